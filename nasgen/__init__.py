@@ -1,0 +1,2 @@
+"""nasgen: config-driven generative and predictor-based neural architecture search."""
+__version__ = "0.1.0"

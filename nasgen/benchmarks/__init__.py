@@ -1,0 +1,5 @@
+"""Benchmarks: ground truth for architectures."""
+from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.nb201 import NB201Benchmark
+
+__all__ = ["Benchmark", "NB201Benchmark"]

@@ -1,0 +1,88 @@
+"""Compact metric tables keyed by architecture index, and their on-disk cache format.
+
+A table is an uncompressed ``.npz`` of float32 arrays, one per metric name, plus a JSON
+sidecar with provenance and a SHA-256 of the ``.npz``. ``np.load`` reads members lazily,
+so opening a table costs milliseconds and only the metrics used are read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from nasgen.errors import ConfigError, DataError
+from nasgen.paths import atomic_write
+
+
+def sha256(path: "str | Path") -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_table(path: Path, columns: Mapping[str, np.ndarray], provenance: dict) -> None:
+    """Write ``columns`` to ``path`` (.npz) and ``path.with_suffix('.json')`` atomically."""
+    with atomic_write(path) as f:
+        np.savez(f, **{name: np.asarray(col, dtype=np.float32) for name, col in columns.items()})
+    meta = {**provenance, "metrics": sorted(columns), "sha256": sha256(path)}
+    with atomic_write(path.with_suffix(".json"), "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+
+
+class MetricTable:
+    """Read-only view of a table written by :func:`write_table`."""
+
+    def __init__(self, path: "str | Path", verify: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"benchmark table {self.path} not found")
+        if verify:
+            self.verify()
+
+    @classmethod
+    def bundled(cls, name: str) -> "MetricTable":
+        """A table shipped inside the package (``nasgen/benchmarks/data/<name>.npz``)."""
+        return cls(Path(str(resources.files("nasgen.benchmarks.data").joinpath(f"{name}.npz"))))
+
+    @cached_property
+    def provenance(self) -> dict:
+        sidecar = self.path.with_suffix(".json")
+        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+    @cached_property
+    def _npz(self):
+        try:
+            return np.load(self.path)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"benchmark table {self.path} is unreadable ({exc}); re-import it") from None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self._npz.files)
+
+    def column(self, metric: str) -> np.ndarray:
+        if metric not in self._npz.files:
+            raise ConfigError(
+                f"metric {metric!r} is not in {self.path.name}; available: {', '.join(self.metrics)}"
+            )
+        return self._columns.setdefault(metric, self._npz[metric])
+
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def verify(self) -> None:
+        """Check the stored SHA-256; raise :class:`DataError` on mismatch."""
+        expected = self.provenance.get("sha256")
+        if expected is None:
+            raise DataError(f"{self.path} has no checksum sidecar ({self.path.with_suffix('.json').name})")
+        actual = sha256(self.path)
+        if actual != expected:
+            raise DataError(f"{self.path} is corrupt: sha256 {actual} != recorded {expected}; re-import it")

@@ -1,0 +1,183 @@
+"""NAS-Bench-201 cell space (Dong & Yang, ICLR 2020).
+
+A cell has 4 feature-map nodes and 6 edges, each edge carrying one of 5 operations,
+so 5**6 = 15,625 cells. Architectures are tuples of 6 op ids in the official edge
+order of the arch string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``, i.e. edges
+(0->1), (0->2), (1->2), (0->3), (1->3), (2->3).
+
+Graph view (as in AG-Net / arch2vec): each edge operation becomes a node, giving an
+8-node DAG  input -> 6 op nodes -> output  with a fixed adjacency.
+"""
+from __future__ import annotations
+
+import itertools
+from functools import cached_property
+from importlib import resources
+from typing import Sequence
+
+import numpy as np
+
+from nasgen.errors import ConfigError
+from nasgen.spaces.base import GraphSpec
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# (source cell node, target cell node) of the 6 edges, in arch-string order.
+EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+NODE_TYPES: tuple[str, ...] = ("input", *OPS, "output")
+INPUT, OUTPUT = 0, len(NODE_TYPES) - 1
+NUM_ARCHS = len(OPS) ** len(EDGES)
+
+NB201Arch = tuple[int, int, int, int, int, int]
+
+
+def _op_node_adjacency() -> np.ndarray:
+    """Fixed 8x8 adjacency of the op-as-node view: op node k = edge k + 1."""
+    n = len(EDGES) + 2
+    adj = np.zeros((n, n), dtype=np.uint8)
+    for k, (src, dst) in enumerate(EDGES):
+        node = k + 1
+        if src == 0:
+            adj[0, node] = 1
+        for j, (src2, _) in enumerate(EDGES):
+            if src2 == dst:  # output of edge k feeds every edge leaving its target
+                adj[node, j + 1] = 1
+        if dst == 3:
+            adj[node, n - 1] = 1
+    return adj
+
+
+ADJACENCY = _op_node_adjacency()
+
+
+class NB201Space:
+    """The NAS-Bench-201 topology search space with official index order."""
+
+    name = "nb201"
+    graph = GraphSpec(node_types=NODE_TYPES, max_nodes=len(EDGES) + 2)
+
+    # -- identity and conversions -------------------------------------------------
+    @cached_property
+    def _index_ops(self) -> np.ndarray:
+        """``[15625, 6]`` op ids in the official NB201 / NATS-Bench ``tss`` index order."""
+        with resources.files("nasgen.spaces.data").joinpath("nb201_index_ops.npy").open("rb") as f:
+            return np.load(f)
+
+    @cached_property
+    def _index_of(self) -> dict[NB201Arch, int]:
+        return {tuple(int(o) for o in row): i for i, row in enumerate(self._index_ops)}
+
+    def __len__(self) -> int:
+        return NUM_ARCHS
+
+    def index(self, arch: NB201Arch) -> int:
+        return self._index_of[arch]
+
+    def from_index(self, index: int) -> NB201Arch:
+        if not 0 <= index < NUM_ARCHS:
+            raise ConfigError(f"NB201 index {index} out of range 0..{NUM_ARCHS - 1}")
+        return tuple(int(o) for o in self._index_ops[index])  # type: ignore[return-value]
+
+    def enumerate(self) -> list[NB201Arch]:
+        """All 15,625 cells in official index order."""
+        return [tuple(int(o) for o in row) for row in self._index_ops]  # type: ignore[misc]
+
+    def to_str(self, arch: NB201Arch) -> str:
+        ops = [f"{OPS[op]}~{src}" for op, (src, _) in zip(arch, EDGES)]
+        return f"|{ops[0]}|+|{ops[1]}|{ops[2]}|+|{ops[3]}|{ops[4]}|{ops[5]}|"
+
+    def from_str(self, text: str) -> NB201Arch:
+        ops: list[int] = []
+        try:
+            nodes = text.strip().split("+")
+            expected = [[src for src, dst in EDGES if dst == d] for d in (1, 2, 3)]
+            if len(nodes) != 3:
+                raise ValueError
+            for node, sources in zip(nodes, expected):
+                parts = [p for p in node.split("|") if p]
+                if [int(p.split("~")[1]) for p in parts] != sources:
+                    raise ValueError
+                ops.extend(OPS.index(p.split("~")[0]) for p in parts)
+        except (ValueError, IndexError):
+            raise ConfigError(
+                f"not a NAS-Bench-201 arch string: {text!r}; expected "
+                f"'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with op in {', '.join(OPS)}"
+            ) from None
+        return tuple(ops)  # type: ignore[return-value]
+
+    def parse(self, value: "str | int | Sequence[int]") -> NB201Arch:
+        """An arch from an arch string, an NB201 index or a sequence of 6 op ids."""
+        if isinstance(value, str):
+            return self.index_or_str(value)
+        if isinstance(value, (int, np.integer)):
+            return self.from_index(int(value))
+        ops = tuple(int(v) for v in value)
+        if len(ops) != len(EDGES) or not all(0 <= o < len(OPS) for o in ops):
+            raise ConfigError(f"an NB201 arch needs 6 op ids in 0..{len(OPS) - 1}, got {value!r}")
+        return ops  # type: ignore[return-value]
+
+    def index_or_str(self, text: str) -> NB201Arch:
+        return self.from_index(int(text)) if text.strip().isdigit() else self.from_str(text)
+
+    # -- isomorphism ----------------------------------------------------------------
+    def key(self, arch: NB201Arch) -> str:
+        """Isomorphism class: NAS-Bench-201's ``UniqueString`` (6,466 classes).
+
+        Each cell node is described by the sorted sum of its incoming terms: a ``none``
+        edge or an all-zero source contributes ``#``, a skip connection passes the
+        source's description through, any other op wraps it as ``(source)@op``.
+        """
+        described = {0: "0"}
+        for node in (1, 2, 3):
+            terms = []
+            for op, (src, dst) in zip(arch, EDGES):
+                if dst != node:
+                    continue
+                name, source = OPS[op], described[src]
+                if name == "none" or source == "#":
+                    terms.append("#")
+                elif name == "skip_connect":
+                    terms.append(source)
+                else:
+                    terms.append(f"({source})@{name}")
+            described[node] = "+".join(sorted(terms))
+        return described[3]
+
+    # -- graph view and encodings --------------------------------------------------
+    def to_graph(self, arch: NB201Arch) -> tuple[np.ndarray, np.ndarray]:
+        node_types = np.array([INPUT, *(op + 1 for op in arch), OUTPUT], dtype=np.int64)
+        return node_types, ADJACENCY.copy()
+
+    def from_graph(self, node_types: np.ndarray, adjacency: np.ndarray) -> NB201Arch | None:
+        types = [int(t) for t in node_types]
+        if len(types) != self.graph.max_nodes or types[0] != INPUT or types[-1] != OUTPUT:
+            return None
+        if any(t in (INPUT, OUTPUT) for t in types[1:-1]):
+            return None
+        if not np.array_equal(np.asarray(adjacency, dtype=np.uint8), ADJACENCY):
+            return None
+        return tuple(t - 1 for t in types[1:-1])  # type: ignore[return-value]
+
+    def encode(self, archs: Sequence[NB201Arch]) -> np.ndarray:
+        ops = np.asarray(archs, dtype=np.int64).reshape(-1, len(EDGES))
+        node_types = np.concatenate(
+            [np.full((len(ops), 1), INPUT), ops + 1, np.full((len(ops), 1), OUTPUT)], axis=1
+        )
+        adjacency = np.broadcast_to(ADJACENCY, (len(ops), *ADJACENCY.shape))
+        return self.graph.flatten(node_types, adjacency)
+
+    # -- sampling and moves ------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator) -> list[NB201Arch]:
+        ops = rng.integers(0, len(OPS), size=(n, len(EDGES)))
+        return [tuple(int(o) for o in row) for row in ops]  # type: ignore[misc]
+
+    def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
+        """All cells at edit distance 1 (one edge's op changed): 24 per cell."""
+        result = []
+        for edge, op in itertools.product(range(len(EDGES)), range(len(OPS))):
+            if arch[edge] != op:
+                result.append(arch[:edge] + (op,) + arch[edge + 1:])
+        return result  # type: ignore[return-value]
+
+    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        neighbours = self.neighbours(arch)
+        return neighbours[int(rng.integers(len(neighbours)))]
