@@ -72,7 +72,9 @@ class MetricTable:
             raise ConfigError(
                 f"metric {metric!r} is not in {self.path.name}; available: {', '.join(self.metrics)}"
             )
-        return self._columns.setdefault(metric, self._npz[metric])
+        if metric not in self._columns:
+            self._columns[metric] = self._npz[metric]
+        return self._columns[metric]
 
     @cached_property
     def _columns(self) -> dict[str, np.ndarray]:

@@ -70,7 +70,10 @@ class NB201Space:
         return NUM_ARCHS
 
     def index(self, arch: NB201Arch) -> int:
-        return self._index_of[arch]
+        try:
+            return self._index_of[tuple(arch)]
+        except KeyError:
+            raise ConfigError(f"{arch!r} is not an NB201 architecture (6 op ids in 0..{len(OPS) - 1})") from None
 
     def from_index(self, index: int) -> NB201Arch:
         if not 0 <= index < NUM_ARCHS:
@@ -151,9 +154,9 @@ class NB201Space:
         types = [int(t) for t in node_types]
         if len(types) != self.graph.max_nodes or types[0] != INPUT or types[-1] != OUTPUT:
             return None
-        if any(t in (INPUT, OUTPUT) for t in types[1:-1]):
+        if not all(INPUT < t < OUTPUT for t in types[1:-1]):
             return None
-        if not np.array_equal(np.asarray(adjacency, dtype=np.uint8), ADJACENCY):
+        if not np.array_equal(np.asarray(adjacency), ADJACENCY):
             return None
         return tuple(t - 1 for t in types[1:-1])  # type: ignore[return-value]
 

@@ -1,0 +1,81 @@
+"""The ``nasgen`` command.
+
+    nasgen run [hydra overrides]     run a search (any Hydra feature: -m, --cfg job, --help, ...)
+    nasgen resume RUN_DIR            continue a killed run without repeating paid queries
+    nasgen data {list,import,verify} manage benchmark tables
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from nasgen.errors import NasgenError
+
+log = logging.getLogger("nasgen")
+USAGE = __doc__.strip()
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="config")
+def _hydra_run(cfg: DictConfig) -> float | None:
+    from nasgen.pipeline import run
+
+    hydra_cfg = HydraConfig.get()
+    try:
+        results = run(cfg, Path(hydra_cfg.runtime.output_dir), dict(hydra_cfg.runtime.choices))
+    except NasgenError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    best = results.get("best") or {}
+    return best.get(results["protocol"]["report_metric"])  # for Hydra sweepers
+
+
+def _run(args: list[str]) -> int:
+    sys.argv = ["nasgen run", *args]
+    _hydra_run()
+    return 0
+
+
+def _resume(args: list[str]) -> int:
+    if len(args) < 1:
+        print("usage: nasgen resume RUN_DIR [extra overrides]", file=sys.stderr)
+        return 2
+    run_dir = Path(args[0])
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        print(f"nasgen: error: {run_dir} is not a nasgen run directory (no .hydra/overrides.yaml)", file=sys.stderr)
+        return 1
+    previous = [o for o in yaml.safe_load(overrides_file.read_text()) or []
+                if not o.startswith(("hydra.run.dir=", "resume="))]
+    return _run([*previous, *args[1:], f"hydra.run.dir={run_dir}", "resume=true"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "run":
+            return _run(rest)
+        if command == "resume":
+            return _resume(rest)
+        if command == "data":
+            from nasgen.benchmarks.cli import main as data_main
+
+            return data_main(rest)
+    except NasgenError as exc:
+        print(f"nasgen: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"nasgen: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation suites: read a finished search (history, models) and write reports."""

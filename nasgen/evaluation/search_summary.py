@@ -1,0 +1,27 @@
+"""The default evaluation suite: incumbents at chosen query counts, optimum and regret,
+and the search curve plot."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from nasgen.benchmarks.base import Benchmark
+from nasgen.reporting.results import best_at, plot_search_curve
+from nasgen.search.oracle import Oracle
+
+
+class SearchSummary:
+    def __init__(self, report_at: Sequence[int] = (96, 192), plot: bool = True) -> None:
+        self.report_at, self.plot = list(report_at), plot
+
+    def __call__(self, oracle: Oracle, benchmark: Benchmark, run_dir: Path) -> dict:
+        objective = oracle.objective
+        optima = {m: benchmark.optimum(m, objective.maximize)
+                  for m in (objective.search_metric, objective.report_metric)}
+        incumbents = best_at(oracle, self.report_at)
+        summary: dict = {"best": incumbents.get(str(oracle.spent)), "best_at": incumbents, "optimum": optima}
+        if summary["best"] is not None:
+            summary["regret"] = {m: abs(optima[m] - summary["best"][m]) for m in optima if optima[m] is not None}
+        if self.plot and oracle.spent:
+            plot_search_curve(oracle, run_dir / "search_curve.png", optima)
+        return summary

@@ -1,0 +1,66 @@
+"""Generator interface: latent vectors -> differentiable graph scores -> architectures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
+
+
+@dataclass
+class GraphScores:
+    """Differentiable generator output for a batch of graphs.
+
+    ``node_logits``: ``[B, N, T]`` node-type logits (row 0 is the fixed input node);
+    ``edge_logits``: ``[B, E]`` logits of the upper-triangular adjacency, row-major
+    (``np.triu_indices(N, 1)`` order, the order of :meth:`GraphSpec.flatten`).
+    """
+
+    node_logits: torch.Tensor
+    edge_logits: torch.Tensor
+
+    def vector(self) -> torch.Tensor:
+        """Soft counterpart of :meth:`GraphSpec.flatten`: type probabilities + edge probabilities."""
+        probs = torch.softmax(self.node_logits, dim=-1).flatten(1)
+        return torch.cat([probs, torch.sigmoid(self.edge_logits)], dim=1)
+
+    def reconstruction_loss(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """Per-graph cross-entropy on node types (after the input node) + BCE on edges."""
+        logits = self.node_logits[:, 1:]
+        node_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), node_types[:, 1:].reshape(-1),
+                                    reduction="none").view(len(logits), -1).mean(1)
+        edge_loss = F.binary_cross_entropy_with_logits(self.edge_logits, edges, reduction="none").mean(1)
+        return node_loss + edge_loss
+
+    def decode(self, space: SearchSpace) -> list[Arch | None]:
+        """Discretise (argmax types, edges with probability > 0.5); ``None`` where invalid."""
+        graph = space.graph
+        types = self.node_logits.argmax(-1).cpu().numpy()
+        edges = (self.edge_logits > 0).cpu().numpy()
+        rows, cols = np.triu_indices(graph.max_nodes, k=1)
+        adjacency = np.zeros((len(types), graph.max_nodes, graph.max_nodes), dtype=np.uint8)
+        adjacency[:, rows, cols] = edges
+        return [space.from_graph(t, a) for t, a in zip(types, adjacency)]
+
+
+def graph_targets(space: SearchSpace, archs: Sequence[Arch]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstruction targets: node types ``[B, N]`` (long) and edges ``[B, E]`` (float)."""
+    graphs = [space.to_graph(a) for a in archs]
+    rows, cols = np.triu_indices(space.graph.max_nodes, k=1)
+    types = torch.as_tensor(np.stack([t for t, _ in graphs]), dtype=torch.long)
+    edges = torch.as_tensor(np.stack([a[rows, cols] for _, a in graphs]), dtype=torch.float32)
+    return types, edges
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A torch module mapping latent vectors to :class:`GraphScores`."""
+
+    graph: GraphSpec
+    latent_dim: int
+
+    def __call__(self, z: torch.Tensor) -> GraphScores: ...

@@ -1,0 +1,64 @@
+"""Summaries of one finished (or interrupted) search, written to its run directory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nasgen.paths import atomic_write  # noqa: E402
+from nasgen.search.oracle import Oracle  # noqa: E402
+
+
+def best_at(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """The incumbent (best by search metric) after each number of queries in ``checkpoints``."""
+    objective = oracle.objective
+    incumbents = oracle.incumbents()
+    result = {}
+    for n in list(checkpoints) + [oracle.spent]:
+        if 0 < n <= oracle.spent:
+            record = oracle.records[incumbents[n - 1]]
+            result[str(n)] = {"arch": record["arch"], "index": record["index"], "found_at_query": record["query"],
+                              **{m: record[m] for m in objective.metrics}}
+    return result
+
+
+def write_json(path: Path, payload: dict) -> None:
+    with atomic_write(path, "w") as f:
+        json.dump(payload, f, indent=2, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def plot_search_curve(oracle: Oracle, path: Path, optima: dict[str, float | None]) -> None:
+    """Best-so-far search metric and the report metric of that incumbent, over queries."""
+    objective = oracle.objective
+    incumbents = oracle.incumbents()
+    queries = np.arange(1, oracle.spent + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for metric, style in ((objective.search_metric, "-"), (objective.report_metric, "--")):
+        values = oracle.values(metric)[incumbents]
+        label = f"{metric} ({'searched' if metric == objective.search_metric else 'reported'})"
+        line, = ax.plot(queries, values, style, label=label)
+        if optima.get(metric) is not None:
+            ax.axhline(optima[metric], color=line.get_color(), lw=0.8, ls=":", label=f"optimum {metric}")
+    ax.set_xlabel("queries")
+    ax.set_ylabel("accuracy of the best-so-far architecture (%)")
+    ax.set_title("best architecture by searched metric")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,130 @@
+"""The single gate between search loops and the benchmark.
+
+Every query passes the :class:`Oracle`: it counts queries against the budget, serves
+isomorphic duplicates from memory at no cost, and appends each paid query to
+``history.csv`` as it happens (one row per query, one column per recorded metric).
+When a run directory already holds a history (a killed run being resumed), those
+queries are replayed from disk instead of being paid again.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from pathlib import Path
+from typing import Hashable, Sequence
+
+import numpy as np
+
+from nasgen.benchmarks.base import Benchmark
+from nasgen.errors import DataError
+from nasgen.objective import Objective
+from nasgen.spaces.base import Arch, SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+class BudgetExhausted(Exception):
+    """Raised when a search asks for more new architectures than the budget allows."""
+
+
+class Oracle:
+    def __init__(self, space: SearchSpace, benchmark: Benchmark, objective: Objective, budget: int,
+                 history_path: "str | Path | None" = None) -> None:
+        self.space, self.benchmark, self.objective, self.budget = space, benchmark, objective, budget
+        self.columns = ["query", "arch", "index", *objective.metrics, "wall_time_s"]
+        self.records: list[dict] = []
+        self._value_of: dict[Hashable, float] = {}
+        self._replay: dict[Hashable, dict] = {}
+        self._start = time.perf_counter()
+        self._file = None
+        if history_path is not None:
+            self._open(Path(history_path))
+
+    # -- history on disk ----------------------------------------------------------------
+    def _open(self, path: Path) -> None:
+        if path.is_file() and path.stat().st_size > 0:
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                if reader.fieldnames != self.columns:
+                    raise DataError(f"{path} was written with columns {reader.fieldnames}, this run records "
+                                    f"{self.columns}; resume with the same config or use a new run directory")
+                for row in reader:
+                    self._replay[self.space.key(self.space.from_str(row["arch"]))] = row
+            log.info("resuming: %d paid queries in %s will be replayed, not re-queried", len(self._replay), path)
+            self._file = open(path, "a", newline="")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "w", newline="")
+            csv.writer(self._file).writerow(self.columns)
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._replay:
+            log.warning("%d queries of the resumed history were not requested again", len(self._replay))
+
+    # -- queries ----------------------------------------------------------------------
+    @property
+    def spent(self) -> int:
+        return len(self.records)
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.spent
+
+    def seen(self, arch: Arch) -> bool:
+        """Whether ``arch`` or an isomorphic architecture was queried already."""
+        return self.space.key(arch) in self._value_of
+
+    def query(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Search-metric values of ``archs``; raises :class:`BudgetExhausted` once the budget is
+        spent (the archs before that point are still queried and recorded)."""
+        keys = [self.space.key(a) for a in archs]
+        new: dict[Hashable, Arch] = {}
+        for arch, key in zip(archs, keys):
+            if key not in self._value_of and key not in new:
+                new[key] = arch
+        allowed = list(new.items())[: max(self.remaining, 0)]
+        fresh = [(k, a) for k, a in allowed if k not in self._replay]
+        if fresh:
+            values = {m: self.benchmark.query([a for _, a in fresh], m) for m in self.objective.metrics}
+            computed = {k: {m: float(values[m][i]) for m in values} for i, (k, _) in enumerate(fresh)}
+        for key, arch in allowed:
+            if key in self._replay:
+                row = self._replay.pop(key)
+                self._record(arch, key, {m: float(row[m]) for m in self.objective.metrics},
+                             float(row["wall_time_s"]), write=False)
+            else:
+                self._record(arch, key, computed[key], time.perf_counter() - self._start, write=True)
+        if len(allowed) < len(new):
+            raise BudgetExhausted(f"budget of {self.budget} queries spent")
+        return np.array([self._value_of[k] for k in keys])
+
+    def _record(self, arch: Arch, key: Hashable, values: dict[str, float], wall: float, write: bool) -> None:
+        index = getattr(self.space, "index", None)
+        record = {"query": self.spent + 1, "arch": self.space.to_str(arch),
+                  "index": index(arch) if index else "", **values, "wall_time_s": round(wall, 4)}
+        self.records.append(record)
+        self._value_of[key] = values[self.objective.search_metric]
+        if write and self._file is not None:
+            csv.writer(self._file).writerow([record[c] for c in self.columns])
+            self._file.flush()
+
+    # -- summaries --------------------------------------------------------------------
+    def values(self, metric: str) -> np.ndarray:
+        return np.array([r[metric] for r in self.records], dtype=float)
+
+    def incumbents(self) -> np.ndarray:
+        """Per query, the position of the best record so far by the search metric."""
+        scores = self.values(self.objective.search_metric)
+        if not self.objective.maximize:
+            scores = -scores
+        best, positions = -np.inf, []
+        for i, s in enumerate(scores):
+            if s > best:
+                best, position = s, i
+            positions.append(position)
+        return np.array(positions, dtype=int)

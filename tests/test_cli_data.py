@@ -1,0 +1,52 @@
+"""``nasgen data`` subcommands."""
+from __future__ import annotations
+
+import pytest
+
+from nasgen.benchmarks.cli import main
+from nasgen.errors import DataError
+
+NATS = "nb201/nats_fixture/NATS-tss-v1_0-3ffb9-simple"
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10/test_acc@200" in out and "licence: MIT" in out and "sha256" in out
+    assert "NASGEN_DATA" in out
+
+
+def test_verify_bundled(capsys):
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and out.count("OK") == 5
+
+
+def test_import_nats_then_list_verify_and_force(shared_benchmarks, isolated_cache, capsys):
+    fixture = str(shared_benchmarks / NATS)
+    assert main(["import", "nats", fixture]) == 0
+    (table,) = isolated_cache.glob("nb201_nats_*.npz")
+    assert table.with_suffix(".json").is_file()
+    assert "3 of 15625 archs with values" in capsys.readouterr().out
+
+    assert main(["list"]) == 0
+    assert table.name in capsys.readouterr().out
+    assert main(["verify", str(table)]) == 0
+
+    # A marker in the sidecar shows whether the entry was rebuilt (timestamps may be coarse).
+    sidecar = table.with_suffix(".json")
+    sidecar.write_text(sidecar.read_text().replace('"source"', '"marker": 1, "source"'))
+    assert main(["import", "nats", fixture]) == 0
+    assert "already imported" in capsys.readouterr().out and '"marker"' in sidecar.read_text()
+    assert main(["import", "nats", fixture, "--force"]) == 0
+    assert '"marker"' not in sidecar.read_text() and main(["verify", str(table)]) == 0
+
+
+def test_verify_fails_on_missing_table(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "missing.npz")]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_import_missing_folder_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="how to get it"):
+        main(["import", "nats", str(tmp_path / "nowhere")])
