@@ -65,7 +65,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
         raise DataError(f"{run_dir} already holds a search history; continue it with "
                         f"`nasgen resume {run_dir}` or choose a new run directory")
     oracle = Oracle(space, benchmark, objective, cfg.budget, history)
-    protocol = {"benchmark": benchmark.name, **{k: cfg.benchmark[k] for k in ("dataset", "source") if k in cfg.benchmark},
+    protocol = {"benchmark": benchmark.name,
+                **{k: cfg.benchmark[k] for k in ("dataset", "source") if k in cfg.benchmark},
                 "search_metric": objective.search_metric, "report_metric": objective.report_metric,
                 "maximize": objective.maximize}
     log.info("searching %s with %s: %d queries, search metric %s, reported metric %s",

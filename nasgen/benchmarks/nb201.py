@@ -16,9 +16,9 @@ Sources (``source`` in ``configs/benchmark/nb201.yaml``):
 from __future__ import annotations
 
 import bz2
-import hashlib
 import csv
 import gzip
+import hashlib
 import pickle
 from pathlib import Path
 from typing import Sequence

@@ -36,11 +36,24 @@ class GraphScores:
         edge_loss = F.binary_cross_entropy_with_logits(self.edge_logits, edges, reduction="none").mean(1)
         return node_loss + edge_loss
 
-    def decode(self, space: SearchSpace) -> list[Arch | None]:
-        """Discretise (argmax types, edges with probability > 0.5); ``None`` where invalid."""
+    def decode(self, space: SearchSpace, sample: bool = True,
+               generator: torch.Generator | None = None) -> list[Arch | None]:
+        """Discrete architectures; ``None`` where the graph is not valid in ``space``.
+
+        ``sample=True`` draws node types from ``Categorical(logits)`` and edges from
+        ``Bernoulli(sigmoid(logits))`` (AG-Net, thesis Algorithm 5); ``sample=False`` takes
+        the argmax types and edges with probability > 0.5.
+        """
         graph = space.graph
-        types = self.node_logits.argmax(-1).cpu().numpy()
-        edges = (self.edge_logits > 0).cpu().numpy()
+        if sample:
+            probs = torch.softmax(self.node_logits.detach().float().cpu(), -1)
+            types = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(probs.shape[:2])
+            types[:, 0] = self.node_logits[:, 0].argmax(-1).cpu()  # the input node is given
+            edges = torch.bernoulli(torch.sigmoid(self.edge_logits.detach().float().cpu()), generator=generator)
+            types, edges = types.numpy(), edges.numpy().astype(np.uint8)
+        else:
+            types = self.node_logits.argmax(-1).cpu().numpy()
+            edges = (self.edge_logits > 0).cpu().numpy()
         rows, cols = np.triu_indices(graph.max_nodes, k=1)
         adjacency = np.zeros((len(types), graph.max_nodes, graph.max_nodes), dtype=np.uint8)
         adjacency[:, rows, cols] = edges

@@ -37,16 +37,18 @@ class PretrainConfig:
     ticks: int = 60
     validity_samples: int = 10_000
     target_validity: float = 1.0  # stop early once reached
+    sample: bool = True  # decode by sampling (as in search) when measuring validity
     cache: bool = True
 
 
 @torch.no_grad()
 def validity(generator: torch.nn.Module, space: SearchSpace, samples: int, seed: int = 0,
-             device: "str | torch.device" = "cpu") -> float:
+             device: "str | torch.device" = "cpu", sample: bool = True) -> float:
     """Share of valid architectures decoded from ``samples`` latent vectors ``z ~ N(0, I)``."""
     generator.eval()
-    z = torch.randn(samples, generator.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    decoded = [a for chunk in z.split(4096) for a in generator(chunk).decode(space)]
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, generator.latent_dim, generator=rng).to(device)
+    decoded = [a for chunk in z.split(4096) for a in generator(chunk).decode(space, sample, rng)]
     generator.train()
     return sum(a is not None for a in decoded) / samples
 
@@ -102,7 +104,7 @@ def _train(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfi
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        valid = validity(generator, space, config.validity_samples, seed=tick, device=device)
+        valid = validity(generator, space, config.validity_samples, seed=tick, device=device, sample=config.sample)
         curve.append(valid)
         progress.set_postfix(loss=f"{loss.item():.3f}", validity=f"{valid:.4f}")
         if valid > best_validity:

@@ -7,8 +7,12 @@
    retrain generator and predictor jointly for ``epochs`` on
    ``(1 - alpha) L_gen + alpha L_pred`` with a weighted sampler and weighted losses;
    decode latent vectors drawn uniformly from ``[-bound, bound]^d`` until at least
-   ``num_candidates`` valid, not yet queried architectures; query the ``top_k`` with the
-   highest predicted score.
+   ``num_candidates`` valid, not yet queried architectures; query the ``top_k`` whose
+   generated score vectors the predictor rates highest.
+
+Decoding samples node types and edges from the generated scores (Algorithm 5); with
+``decode: argmax`` the weighted retraining quickly makes every ``z`` decode to an
+already queried architecture, so sampling is the default.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from nasgen.generators.base import graph_targets
+from nasgen.errors import ConfigError, choose
+from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 from nasgen.utils import torch_generator
@@ -35,6 +41,13 @@ def rank_weights(values: np.ndarray, k: float, maximize: bool = True) -> np.ndar
     scores = -values if maximize else values
     ranks = rankdata(scores, method="min") - 1
     return 1.0 / (k * len(values) + ranks)
+
+
+def _check_ranges(**values: tuple[float, float | None, float | None]) -> None:
+    for name, (value, low, high) in values.items():
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ConfigError(f"search.{name} must be {bounds}, got {value}")
 
 
 class AGNetSearch:
@@ -58,6 +71,7 @@ class AGNetSearch:
         latent_bound: float = 3.0,
         decode_batch: int = 256,
         max_decode_batches: int = 200,
+        decode: str = "sample",
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -68,6 +82,12 @@ class AGNetSearch:
         self.lr, self.betas, self.target_scale = lr, tuple(betas), target_scale
         self.num_candidates, self.latent_bound = num_candidates, latent_bound
         self.decode_batch, self.max_decode_batches = decode_batch, max_decode_batches
+        choose("search.decode", decode, ("sample", "argmax"))
+        self.sample = decode == "sample"
+        _check_ranges(initial_samples=(initial_samples, 1, None), top_k=(top_k, 1, None), epochs=(epochs, 0, None),
+                      alpha=(alpha, 0.0, 1.0), rank_weight_k=(rank_weight_k, 0.0, None),
+                      batch_size=(batch_size, 1, None), num_candidates=(num_candidates, 1, None),
+                      latent_bound=(latent_bound, 0.0, None))
         self.seed, self.device = seed, torch.device(device)
         self.stats: dict = {"iterations": []}
 
@@ -78,47 +98,37 @@ class AGNetSearch:
         predictor = self.make_predictor(space.graph.vector_dim).to(self.device)
         torch_rng = torch_generator(rng)
 
-        archs = self._random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
+        params = list(generator.parameters()) + list(predictor.parameters())
+        optimizer = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+
+        archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(oracle.query(archs))
         while oracle.remaining > 0:
             weights = rank_weights(np.array(values), self.rank_weight_k, oracle.objective.maximize)
-            loss = self._retrain(generator, predictor, space, archs, np.array(values), weights, torch_rng)
-            candidates, decoded_valid = self._candidates(generator, space, oracle, rng, torch_rng)
-            with torch.no_grad():
-                predictor.eval()
-                x = torch.as_tensor(space.encode(candidates), device=self.device)
-                predicted = predictor(x).cpu().numpy()
-                predictor.train()
+            loss = self._retrain(generator, predictor, optimizer, space, archs, np.array(values), weights, torch_rng)
+            candidates, predicted, decoded_valid = self._candidates(generator, predictor, space, oracle, rng,
+                                                                    torch_rng)
             if not oracle.objective.maximize:
                 predicted = -predicted
-            chosen = [candidates[i] for i in np.argsort(-predicted, kind="stable")[: min(self.top_k, oracle.remaining)]]
+            order = np.argsort(-predicted, kind="stable")[: min(self.top_k, oracle.remaining)]
+            chosen = [candidates[i] for i in order]
             new_values = oracle.query(chosen)
             archs += chosen
             values += list(new_values)
+            best = max(values) if oracle.objective.maximize else min(values)
             self.stats["iterations"].append({"queries": oracle.spent, "loss": loss, "candidates": len(candidates),
-                                             "decoded_validity": decoded_valid,
-                                             "best_new": float(np.max(new_values) if oracle.objective.maximize
-                                                               else np.min(new_values))})
-            log.info("AG-Net iteration %d: %d queries, loss %.4f, %d candidates, best so far %.3f",
-                     len(self.stats["iterations"]), oracle.spent, loss, len(candidates),
-                     max(values) if oracle.objective.maximize else min(values))
+                                             "decoded_validity": decoded_valid, "best_so_far": best})
+            log.info("AG-Net iteration %d: %d queries, loss %.4f, %d candidates (validity %.3f), best so far %.3f",
+                     len(self.stats["iterations"]), oracle.spent, loss, len(candidates), decoded_valid, best)
 
-    def _random_unseen(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int) -> list[Arch]:
-        chosen: dict = {}
-        while len(chosen) < n:
-            for arch in space.sample(n, rng):
-                key = space.key(arch)
-                if len(chosen) < n and key not in chosen and not oracle.seen(arch):
-                    chosen[key] = arch
-        return list(chosen.values())
-
-    def _retrain(self, generator: nn.Module, predictor: nn.Module, space: SearchSpace, archs: list[Arch],
-                 values: np.ndarray, weights: np.ndarray, torch_rng: torch.Generator) -> float:
+    def _retrain(self, generator: nn.Module, predictor: nn.Module, optimizer: torch.optim.Optimizer,
+                 space: SearchSpace, archs: list[Arch], values: np.ndarray, weights: np.ndarray,
+                 torch_rng: torch.Generator) -> float:
+        """Weighted retraining: batches drawn in proportion to ``weights``, and each sample's
+        loss multiplied by its weight (Tripp et al. 2020, as in AG-Net)."""
         types, edges = (t.to(self.device) for t in graph_targets(space, archs))
         targets = torch.as_tensor(values * self.target_scale, dtype=torch.float32, device=self.device)
         w = torch.as_tensor(weights, dtype=torch.float32)
-        params = list(generator.parameters()) + list(predictor.parameters())
-        optimizer = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
         generator.train()
         predictor.train()
         total, count = 0.0, 0
@@ -126,12 +136,12 @@ class AGNetSearch:
             order = torch.multinomial(w, len(archs), replacement=True, generator=torch_rng)
             for batch in order.split(self.batch_size):
                 z = torch.randn(len(batch), generator.latent_dim, generator=torch_rng).to(self.device)
-                scores = generator(z)
+                scores: GraphScores = generator(z)
                 batch = batch.to(self.device)
                 gen_loss = scores.reconstruction_loss(types[batch], edges[batch])
                 pred_loss = (predictor(scores.vector()) - targets[batch]) ** 2
-                bw = w.to(self.device)[batch]
-                loss = (bw * ((1 - self.alpha) * gen_loss + self.alpha * pred_loss)).sum() / bw.sum()
+                per_sample = (1 - self.alpha) * gen_loss + self.alpha * pred_loss
+                loss = (w.to(self.device)[batch] * per_sample).mean()
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -139,26 +149,35 @@ class AGNetSearch:
         return total / max(count, 1)
 
     @torch.no_grad()
-    def _candidates(self, generator: nn.Module, space: SearchSpace, oracle: Oracle, rng: np.random.Generator,
-                    torch_rng: torch.Generator) -> tuple[list[Arch], float]:
+    def _candidates(self, generator: nn.Module, predictor: nn.Module, space: SearchSpace, oracle: Oracle,
+                    rng: np.random.Generator, torch_rng: torch.Generator) -> tuple[list[Arch], np.ndarray, float]:
+        """New valid architectures decoded from ``z ~ U[-bound, bound]^d``, each with the
+        predictor's score of the generated vector it was decoded from."""
         generator.eval()
+        predictor.eval()
         found: dict = {}
         decoded = valid = 0
         for _ in range(self.max_decode_batches):
             z = (torch.rand(self.decode_batch, generator.latent_dim, generator=torch_rng) * 2 - 1) * self.latent_bound
-            for arch in generator(z.to(self.device)).decode(space):
+            scores = generator(z.to(self.device))
+            predicted = predictor(scores.vector()).cpu().numpy()
+            for arch, score in zip(scores.decode(space, self.sample, torch_rng), predicted):
                 decoded += 1
                 if arch is None:
                     continue
                 valid += 1
                 key = space.key(arch)
                 if key not in found and not oracle.seen(arch):
-                    found[key] = arch
+                    found[key] = (arch, float(score))
             if len(found) >= self.num_candidates:
                 break
         generator.train()
-        candidates = list(found.values())
+        predictor.train()
+        candidates = [arch for arch, _ in found.values()]
+        predicted = np.array([score for _, score in found.values()])
         if len(candidates) < self.top_k:
             log.warning("generator proposed only %d new architectures; topping up with random ones", len(candidates))
-            candidates += self._random_unseen(space, oracle, rng, self.top_k - len(candidates))
-        return candidates, valid / max(decoded, 1)
+            extra = random_unseen(space, oracle, rng, self.top_k - len(candidates))
+            candidates += extra
+            predicted = np.concatenate([predicted, np.full(len(extra), -np.inf)])
+        return candidates, predicted, valid / max(decoded, 1)

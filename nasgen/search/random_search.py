@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import SearchSpace
 
 
 class RandomSearch:
-    def __init__(self, batch_size: int = 16) -> None:
-        self.batch_size = batch_size
+    """Queries ``top_k`` new random architectures per iteration until the budget is spent."""
+
+    def __init__(self, top_k: int = 16) -> None:
+        self.top_k = top_k
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
         while oracle.remaining > 0:
-            batch = [a for a in space.sample(self.batch_size, rng) if not oracle.seen(a)]
-            oracle.query(batch[: oracle.remaining])
+            oracle.query(random_unseen(space, oracle, rng, min(self.top_k, oracle.remaining)))

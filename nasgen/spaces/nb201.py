@@ -47,6 +47,8 @@ def _op_node_adjacency() -> np.ndarray:
 
 
 ADJACENCY = _op_node_adjacency()
+# Edge indices along each input-to-output route of the cell: 0->3, 0->1->3, 0->2->3, 0->1->2->3.
+_ROUTES = ((3,), (0, 4), (1, 5), (0, 2, 5))
 
 
 class NB201Space:
@@ -167,6 +169,25 @@ class NB201Space:
         )
         adjacency = np.broadcast_to(ADJACENCY, (len(ops), *ADJACENCY.shape))
         return self.graph.flatten(node_types, adjacency)
+
+    def encode_paths(self, archs: Sequence[NB201Arch]) -> np.ndarray:
+        """Path encoding (BANANAS): one bit per sequence of operations along some
+        input-to-output path of the cell. Paths through a ``none`` edge carry nothing and
+        are left out, so each of the 4 + 16 + 64 = 84 bits is a sequence of 1-3 ops from
+        {skip, 1x1 conv, 3x3 conv, 3x3 avg pool}."""
+        live = len(OPS) - 1
+        offsets = {1: 0, 2: live, 3: live + live**2}
+        encoding = np.zeros((len(archs), live + live**2 + live**3), dtype=np.float32)
+        for row, arch in enumerate(archs):
+            for route in _ROUTES:
+                ops = [arch[edge] - 1 for edge in route]  # op ids without 'none'
+                if min(ops) < 0:
+                    continue
+                index = 0
+                for op in ops:
+                    index = index * live + op
+                encoding[row, offsets[len(route)] + index] = 1.0
+        return encoding
 
     # -- sampling and moves ------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> list[NB201Arch]:

@@ -1,0 +1,26 @@
+# nasgen developer commands. `make install` then `make test` is what CI runs (.ci/run).
+PYTHON ?= python
+SHARED ?= ../shared/benchmarks
+
+.PHONY: install test smoke lint data reproduce measure-load
+
+install:  ## CPU torch first (never the multi-GB CUDA build), then nasgen with dev extras
+	$(PYTHON) -m pip install torch==2.13.0 && $(PYTHON) -m pip install -e ".[dev]"
+
+test:  ## the full default test suite (a few minutes on 2 cores)
+	$(PYTHON) -m pytest -q
+
+smoke:  ## a complete tiny AG-Net search through the CLI
+	nasgen run experiment=smoke
+
+lint:
+	$(PYTHON) -m ruff check nasgen tests scripts
+
+data:  ## rebuild the bundled NB201 tables from the shared benchmark files
+	$(PYTHON) scripts/build_bundled_data.py --shared $(SHARED)
+
+reproduce:  ## AG-Net on NB201, 10 seeds x 3 datasets (about half an hour on 2 cores)
+	$(PYTHON) scripts/reproduce_ag_net_nb201.py --seeds 10 --jobs 2
+
+measure-load:  ## time and memory of loading the benchmark tables
+	$(PYTHON) scripts/measure_benchmark_load.py --shared $(SHARED)

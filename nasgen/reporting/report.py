@@ -1,0 +1,164 @@
+"""``nasgen report``: turn run directories (single runs, sweeps, partial or finished)
+into a paper-style table and any-time curves.
+
+Every run directory holding a ``history.csv`` counts, finished or not: incumbents are
+recomputed from the history, so a sweep that is still running or was interrupted is
+reported with the seeds it has so far (the table says how many per cell).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from nasgen.errors import DataError  # noqa: E402
+from nasgen.paths import atomic_write  # noqa: E402
+
+# Overrides that vary inside one comparison cell or are shown as their own column.
+_GROUPING_KEYS = ("seed", "benchmark.dataset", "search", "experiment", "resume")
+
+
+@dataclass
+class Run:
+    path: Path
+    method: str
+    label: str
+    dataset: str
+    search_metric: str
+    report_metric: str
+    maximize: bool
+    optimum: dict[str, float] = field(default_factory=dict)
+    searched: np.ndarray = field(default_factory=lambda: np.empty(0))
+    reported: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def incumbent_curves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per query: best searched value so far, and the reported value of that architecture."""
+        scores = self.searched if self.maximize else -self.searched
+        best = np.maximum.accumulate(scores)
+        positions = np.array([int(np.flatnonzero(scores[: i + 1] == best[i])[0]) for i in range(len(scores))])
+        return self.searched[positions], self.reported[positions]
+
+
+def _load_run(history: Path) -> Run | None:
+    run_dir = history.parent
+    config_file, hydra_file = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
+    if not config_file.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(config_file)
+    objective = OmegaConf.to_container(config.objective, resolve=True)
+    dataset = str(config.benchmark.get("dataset", config.benchmark.get("_target_", "")))
+    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or [] \
+        if (run_dir / ".hydra" / "overrides.yaml").is_file() else []
+    method = "?"
+    if hydra_file.is_file():
+        method = yaml.safe_load(hydra_file.read_text())["hydra"]["runtime"]["choices"].get("search", "?")
+    extra = sorted(o for o in overrides if o.split("=")[0].lstrip("+~") not in _GROUPING_KEYS
+                   and not o.startswith("hydra"))
+    with open(history, newline="") as f:
+        rows = list(csv.DictReader(f))
+    run = Run(run_dir, method, " ".join([method, *extra]), dataset, objective["search_metric"],
+              objective["report_metric"], bool(objective.get("maximize", True)))
+    run.searched = np.array([float(r[run.search_metric]) for r in rows])
+    run.reported = np.array([float(r[run.report_metric]) for r in rows])
+    results = run_dir / "results.json"
+    if results.is_file():
+        import json
+
+        run.optimum = {k: v for k, v in json.loads(results.read_text()).get("optimum", {}).items() if v is not None}
+    return run
+
+
+def find_runs(paths: Sequence["str | Path"]) -> list[Run]:
+    runs = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise DataError(f"{path} does not exist")
+        histories = [path / "history.csv"] if (path / "history.csv").is_file() else sorted(path.rglob("history.csv"))
+        runs += [r for r in map(_load_run, histories) if r is not None and len(r.searched)]
+    if not runs:
+        raise DataError(f"no nasgen runs (folders with history.csv and .hydra/) under {', '.join(map(str, paths))}")
+    return runs
+
+
+def _cell(values: list[float]) -> str:
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "-"
+
+
+def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[list[str]]]:
+    """Rows per (dataset, method label): mean ± std of the incumbent's reported and
+    searched metric at each budget, with the number of seeds that reached it."""
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run.dataset, run.label)].append(run)
+    header = ["dataset", "method", "searched metric", "reported metric", "seeds"]
+    for budget in budgets:
+        header += [f"reported @{budget}", f"searched @{budget}", f"n @{budget}"]
+    rows = []
+    for (dataset, label), members in sorted(groups.items()):
+        row = [dataset, label, members[0].search_metric, members[0].report_metric, str(len(members))]
+        for budget in budgets:
+            reached = [r.incumbent_curves() for r in members if len(r.searched) >= budget]
+            row += [_cell([rep[budget - 1] for _, rep in reached]), _cell([s[budget - 1] for s, _ in reached]),
+                    str(len(reached))]
+        rows.append(row)
+    return header, rows
+
+
+def plot_curves(runs: Sequence[Run], path: Path) -> None:
+    """Mean and ±1 std band of the incumbent's reported metric over queries, one panel per
+    dataset, one line per method; the benchmark optimum as a dotted line."""
+    datasets = sorted({r.dataset for r in runs})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.0), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        members = [r for r in runs if r.dataset == dataset]
+        for label in sorted({r.label for r in members}):
+            curves = [r.incumbent_curves()[1] for r in members if r.label == label]
+            length = max(len(c) for c in curves)
+            padded = np.full((len(curves), length), np.nan)
+            for i, c in enumerate(curves):
+                padded[i, : len(c)] = c
+            mean, std = np.nanmean(padded, 0), np.nanstd(padded, 0)
+            x = np.arange(1, length + 1)
+            ax.plot(x, mean, label=f"{label} (n={len(curves)})")
+            ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+        optimum = next((r.optimum.get(r.report_metric) for r in members if r.optimum), None)
+        if optimum is not None:
+            ax.axhline(optimum, color="k", ls=":", lw=0.8, label="optimum")
+        ax.set_title(dataset)
+        ax.set_xlabel("queries")
+        ax.set_ylabel(members[0].report_metric + " of best by " + members[0].search_metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] = (96, 192, 300)) -> str:
+    """Write ``report.md``, ``report.csv`` and ``curves.png`` to ``out``; return the markdown."""
+    runs = find_runs(paths)
+    out = Path(out)
+    header, rows = table(runs, budgets)
+    markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                          *("| " + " | ".join(r) + " |" for r in rows)])
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *rows])
+    with atomic_write(out / "report.csv", "w") as f:
+        f.write(buffer.getvalue())
+    with atomic_write(out / "report.md", "w") as f:
+        f.write(f"# nasgen report\n\n{len(runs)} runs from {', '.join(map(str, paths))}\n\n{markdown}\n")
+    plot_curves(runs, out / "curves.png")
+    return markdown

@@ -1,0 +1,51 @@
+"""Helpers shared by search loops."""
+from __future__ import annotations
+
+import numpy as np
+
+from nasgen.errors import NasgenError
+from nasgen.search.oracle import Oracle
+from nasgen.spaces.base import Arch, SearchSpace
+
+
+def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int,
+                  max_draws: int = 1_000_000) -> list[Arch]:
+    """``n`` random architectures, pairwise non-isomorphic and not queried yet."""
+    chosen: dict = {}
+    draws = 0
+    while len(chosen) < n:
+        if draws > max_draws:
+            raise NasgenError(f"could not find {n} unqueried architectures in {space.name} after {draws} draws")
+        for arch in space.sample(n, rng):
+            key = space.key(arch)
+            if len(chosen) < n and key not in chosen and not oracle.seen(arch):
+                chosen[key] = arch
+        draws += n
+    return list(chosen.values())
+
+
+def unseen_unique(space: SearchSpace, oracle: Oracle, archs: list[Arch]) -> list[Arch]:
+    """``archs`` without queried ones and without isomorphic repeats, order kept."""
+    kept: dict = {}
+    for arch in archs:
+        key = space.key(arch)
+        if key not in kept and not oracle.seen(arch):
+            kept[key] = arch
+    return list(kept.values())
+
+
+def mutation_candidates(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, parents: list[Arch],
+                        n: int, max_tries: int = 100) -> list[Arch]:
+    """Up to ``n`` new architectures made by mutating ``parents`` in turn; topped up with
+    random ones when the parents' neighbourhoods run dry."""
+    found: dict = {}
+    for attempt in range(n * max_tries):
+        if len(found) >= n:
+            break
+        child = space.mutate(parents[attempt % len(parents)], rng)
+        key = space.key(child)
+        if key not in found and not oracle.seen(child):
+            found[key] = child
+    if len(found) < n:
+        found.update((space.key(a), a) for a in random_unseen(space, oracle, rng, n - len(found)))
+    return list(found.values())

@@ -1,0 +1,49 @@
+"""Regularized evolution (Real, Aggarwal, Huang, Le, "Regularized evolution for image
+classifier architecture search", AAAI 2019).
+
+A population of the ``population_size`` most recently queried architectures; each
+step draws ``sample_size`` of them, mutates the best (one op / edge changed) and
+queries the child; the oldest member dies. ``top_k`` children are made per
+step so that the per-iteration batch can match other methods' top-k.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from nasgen.search.common import random_unseen
+from nasgen.search.oracle import Oracle
+from nasgen.spaces.base import Arch, SearchSpace
+
+
+class RegularizedEvolution:
+    def __init__(self, population_size: int = 30, sample_size: int = 10, initial_samples: int = 30,
+                 top_k: int = 1, max_mutation_tries: int = 100) -> None:
+        self.population_size, self.sample_size = population_size, sample_size
+        self.initial_samples, self.top_k = initial_samples, top_k
+        self.max_mutation_tries = max_mutation_tries
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        sign = 1.0 if oracle.objective.maximize else -1.0
+        initial = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
+        population = deque(zip(initial, sign * oracle.query(initial)), maxlen=self.population_size)
+        while oracle.remaining > 0:
+            children, taken = [], set()
+            for _ in range(min(self.top_k, oracle.remaining)):
+                members = rng.choice(len(population), size=min(self.sample_size, len(population)), replace=False)
+                parent = max((population[i] for i in members), key=lambda member: member[1])[0]
+                children.append(self._mutate_unseen(space, oracle, rng, parent, taken))
+            for child, value in zip(children, sign * oracle.query(children)):
+                population.append((child, value))  # maxlen drops the oldest
+
+    def _mutate_unseen(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator, parent: Arch,
+                       taken: set) -> Arch:
+        """A mutation of ``parent`` that is new (to the oracle and to this step's children)."""
+        for _ in range(self.max_mutation_tries):
+            child = space.mutate(parent, rng)
+            key = space.key(child)
+            if key not in taken and not oracle.seen(child):
+                taken.add(key)
+                return child
+        return random_unseen(space, oracle, rng, 1)[0]  # the parent's neighbourhood is exhausted

@@ -1,0 +1,45 @@
+"""Local search (White, Nolen, Savani, "Exploring the loss landscape in neural
+architecture search", UAI 2021).
+
+Start from the best of ``initial_samples`` random architectures; query every unqueried
+neighbour at edit distance 1; move to the best neighbour if it improves on the current
+architecture, otherwise (a local optimum) restart from a new random architecture.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from nasgen.search.common import random_unseen, unseen_unique
+from nasgen.search.oracle import Oracle
+from nasgen.spaces.base import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+class LocalSearch:
+    def __init__(self, initial_samples: int = 16) -> None:
+        self.initial_samples = initial_samples
+        self.stats: dict = {"restarts": 0}
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        sign = 1.0 if oracle.objective.maximize else -1.0
+        start = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
+        values = sign * oracle.query(start)
+        current, current_value = start[int(np.argmax(values))], float(values.max())
+        while oracle.remaining > 0:
+            neighbours = unseen_unique(space, oracle, space.neighbours(current))
+            rng.shuffle(neighbours)
+            neighbours = neighbours[: oracle.remaining]
+            if neighbours:
+                values = sign * oracle.query(neighbours)
+                best = int(np.argmax(values))
+                if values[best] > current_value:
+                    current, current_value = neighbours[best], float(values[best])
+                    continue
+            if oracle.remaining == 0:
+                break
+            self.stats["restarts"] += 1
+            current = random_unseen(space, oracle, rng, 1)[0]
+            current_value = float(sign * oracle.query([current])[0])

@@ -1,0 +1,103 @@
+"""`nasgen run` end to end through the real command line: outputs, determinism, resume,
+and one-line errors for bad configs."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMOKE_QUERIES = 32
+
+
+def nasgen(*args: str, cache: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NASGEN_CACHE": str(cache)}
+    env.pop("NASGEN_DATA", None)  # the bundled tables must be enough
+    return subprocess.run([sys.executable, "-m", "nasgen.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def history(run_dir: Path) -> list[dict]:
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_wall_time(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(workdir: Path) -> Path:
+    result = nasgen("run", "experiment=smoke", "hydra.run.dir=first", cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workdir / "first"
+
+
+def test_smoke_run_writes_every_output(smoke_run: Path):
+    for name in ("history.csv", "results.json", "best_arch.json", "search_curve.png", "nasgen.log",
+                 ".hydra/config.yaml", ".hydra/overrides.yaml"):
+        assert (smoke_run / name).is_file(), name
+    rows = history(smoke_run)
+    assert len(rows) == SMOKE_QUERIES
+    assert list(rows[0]) == ["query", "arch", "index", "cifar10/valid_acc@200", "cifar10/test_acc@200", "wall_time_s"]
+    results = json.loads((smoke_run / "results.json").read_text())
+    assert results["status"] == "complete" and results["queries"] == SMOKE_QUERIES
+    assert results["protocol"]["search_metric"] == "cifar10/valid_acc@200"
+    assert results["protocol"]["report_metric"] == "cifar10/test_acc@200"
+    best = max(rows, key=lambda r: float(r["cifar10/valid_acc@200"]))
+    assert results["best"]["arch"] == best["arch"]
+    assert results["best"]["cifar10/test_acc@200"] == pytest.approx(float(best["cifar10/test_acc@200"]))
+    assert results["optimum"]["cifar10/test_acc@200"] == pytest.approx(94.3733, abs=1e-3)
+
+
+def test_same_seed_gives_the_same_search(smoke_run: Path, workdir: Path):
+    again = nasgen("run", "experiment=smoke", "hydra.run.dir=second", cache=workdir / "cache", cwd=workdir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert without_wall_time(history(workdir / "second")) == without_wall_time(history(smoke_run))
+
+
+def test_killed_run_resumes_without_repeating_paid_queries(smoke_run: Path, workdir: Path):
+    killed = workdir / "killed"
+    killed.mkdir()
+    (killed / ".hydra").mkdir()
+    (killed / ".hydra" / "overrides.yaml").write_text((smoke_run / ".hydra" / "overrides.yaml").read_text())
+    full = (smoke_run / "history.csv").read_text().splitlines(keepends=True)
+    (killed / "history.csv").write_text("".join(full[:21]))  # header + 20 paid queries
+
+    result = nasgen("resume", str(killed), cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "20 paid queries" in result.stdout + result.stderr
+    resumed = history(killed)
+    assert resumed[:20] == history(smoke_run)[:20]  # untouched, wall times included
+    assert without_wall_time(resumed) == without_wall_time(history(smoke_run))
+
+
+def test_existing_history_is_never_overwritten(smoke_run: Path, workdir: Path):
+    result = nasgen("run", "experiment=smoke", f"hydra.run.dir={smoke_run}", cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 1
+    assert "nasgen resume" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("override, message", [
+    ("benchmark.dataset=cifar11", "valid choices: cifar10, cifar100, ImageNet16-120"),
+    ("search.alpha=2", "search.alpha must be in [0.0, 1.0]"),
+    ("budget=0", "budget must be a positive integer"),
+    ("objective.search_metric=cifar10/valid_acc@7", "available: cifar10/test_acc@200"),
+    ("search=nope", "Available options in 'search'"),
+    ("epochs=3", "Could not override 'epochs'"),
+])
+def test_bad_config_stops_with_one_clear_message(override: str, message: str, workdir: Path):
+    result = nasgen("run", "experiment=smoke", override, "hydra.run.dir=bad", cache=workdir / "cache", cwd=workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert message in output
+    assert "Traceback" not in output
