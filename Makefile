@@ -2,7 +2,7 @@
 PYTHON ?= python
 SHARED ?= ../shared/benchmarks
 
-.PHONY: install test smoke lint data reproduce measure-load
+.PHONY: install test smoke lint data reproduce reproduce-compare measure-load
 
 install:  ## CPU torch first (never the multi-GB CUDA build), then nasgen with dev extras
 	$(PYTHON) -m pip install torch==2.13.0 && $(PYTHON) -m pip install -e ".[dev]"
@@ -20,7 +20,9 @@ data:  ## rebuild the bundled NB201 tables from the shared benchmark files
 	$(PYTHON) scripts/build_bundled_data.py --shared $(SHARED)
 
 reproduce:  ## AG-Net on NB201, 10 seeds x 3 datasets (about half an hour on 2 cores)
-	$(PYTHON) scripts/reproduce_ag_net_nb201.py --seeds 10 --jobs 2
+	$(PYTHON) scripts/reproduce_nb201.py ag_net_nb201 --seeds 10 --jobs 2
+
+reproduce-compare:  
 
 measure-load:  ## time and memory of loading the benchmark tables
 	$(PYTHON) scripts/measure_benchmark_load.py --shared $(SHARED)

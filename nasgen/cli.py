@@ -2,6 +2,8 @@
 
     nasgen run [hydra overrides]     run a search (any Hydra feature: -m, --cfg job, --help, ...)
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
+    nasgen report PATH... [--out DIR] [--budgets 96 192 300]
+                                     table + curves of runs / sweeps (partial ones too)
     nasgen data {list,import,verify} manage benchmark tables
 """
 from __future__ import annotations
@@ -55,6 +57,24 @@ def _resume(args: list[str]) -> int:
     return _run([*previous, *args[1:], f"hydra.run.dir={run_dir}", "resume=true"])
 
 
+def _report(args: list[str]) -> int:
+    import argparse
+
+    from nasgen.reporting.report import write_report
+
+    parser = argparse.ArgumentParser(prog="nasgen report", description="Summarise nasgen runs and sweeps: "
+                                     "mean ± std over seeds of the best architecture at given budgets, and "
+                                     "any-time curves. Works on running or interrupted sweeps.")
+    parser.add_argument("paths", nargs="+", help="run directories or folders containing them (searched recursively)")
+    parser.add_argument("--out", help="output folder (default: <first path>/report)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[96, 192, 300], help="query counts for the table")
+    parsed = parser.parse_args(args)
+    out = Path(parsed.out) if parsed.out else Path(parsed.paths[0]) / "report"
+    print(write_report(parsed.paths, out, parsed.budgets))
+    print(f"\nwrote {out / 'report.md'}, {out / 'report.csv'}, {out / 'curves.png'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
@@ -66,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(rest)
         if command == "resume":
             return _resume(rest)
+        if command == "report":
+            return _report(rest)
         if command == "data":
             from nasgen.benchmarks.cli import main as data_main
 

@@ -18,3 +18,9 @@ def torch_generator(rng: np.random.Generator, device: "str | torch.device" = "cp
     generator = torch.Generator(device=device)
     generator.manual_seed(int(rng.integers(2**62)))
     return generator
+
+
+def reseed_torch(generator: torch.Generator) -> None:
+    """Seed torch's global RNG (used by module initialisation) from ``generator``, so models
+    built inside a search loop follow the run's seed."""
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))

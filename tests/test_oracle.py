@@ -93,3 +93,20 @@ def test_incumbents_follow_the_search_metric_only(tmp_path):
     valid = oracle.values(OBJECTIVE.search_metric)
     positions = oracle.incumbents()
     assert all(valid[p] == valid[: i + 1].max() for i, p in enumerate(positions))
+
+
+def test_resume_drops_a_row_cut_off_by_the_kill(tmp_path):
+    path = tmp_path / "history.csv"
+    first = Oracle(SPACE, NB201Benchmark("cifar10"), OBJECTIVE, budget=4, history_path=path)
+    first.query([SPACE.from_index(i) for i in (5, 50)])
+    first.close()
+    text = path.read_text()
+    path.write_text(text + text.splitlines()[-1][:25])  # half a row, no newline
+
+    benchmark = CountingBenchmark()
+    resumed = Oracle(SPACE, benchmark, OBJECTIVE, budget=4, history_path=path)
+    resumed.query([SPACE.from_index(i) for i in (5, 50, 500)])
+    resumed.close()
+    assert benchmark.looked_up == 1
+    with open(path, newline="") as f:
+        assert [r["index"] for r in csv.DictReader(f)] == ["5", "50", "500"]

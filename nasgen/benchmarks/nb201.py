@@ -205,7 +205,12 @@ class NB201Benchmark:
     def query(self, archs: Sequence[NB201Arch], metric: str) -> np.ndarray:
         column = self.table.column(metric)
         index = np.fromiter((self.space.index(a) for a in archs), dtype=np.int64, count=len(archs))
-        return column[index].astype(np.float64)
+        values = column[index].astype(np.float64)
+        if np.isnan(values).any():
+            missing = index[np.isnan(values)]
+            raise DataError(f"{self.table.path.name} has no {metric} for NB201 index {', '.join(map(str, missing[:5]))}"
+                            f"{' ...' if len(missing) > 5 else ''}; the imported benchmark files are incomplete")
+        return values
 
     def optimum(self, metric: str, maximize: bool = True) -> float | None:
         column = self.table.column(metric)

@@ -8,6 +8,8 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
+from nasgen.utils import reseed_torch
+
 
 class BayesianLinearRegression:
     """Gaussian prior ``N(0, 1/alpha)`` on the weights, noise precision ``beta``; both
@@ -55,6 +57,7 @@ class DNGO:
         self.mean, self.scale = float(y.mean()), float(y.std() or 1.0)
         inputs = torch.as_tensor(x, dtype=torch.float32)
         targets = torch.as_tensor((y - self.mean) / self.scale, dtype=torch.float32)
+        reseed_torch(generator)
         self.basis, head = self._network(inputs.shape[1])
         optimizer = torch.optim.Adam([*self.basis.parameters(), *head.parameters()], lr=self.lr)
         for _ in range(self.epochs):

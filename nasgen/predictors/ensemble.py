@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from nasgen.models.gnn import mlp
+from nasgen.utils import reseed_torch
 
 
 class MLPEnsemble:
@@ -26,6 +27,7 @@ class MLPEnsemble:
         self.mean, self.scale = float(y.mean()), float(y.std() or 1.0)
         inputs = torch.as_tensor(x, dtype=torch.float32)
         targets = torch.as_tensor((y - self.mean) / self.scale, dtype=torch.float32)
+        reseed_torch(generator)
         self.nets = []
         for _ in range(self.size):
             net = mlp([inputs.shape[1]] + [self.width] * self.layers + [1])

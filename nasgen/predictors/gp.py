@@ -10,12 +10,14 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from nasgen.utils import reseed_torch
+
 
 class GaussianProcess:
     def fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator) -> None:
         train_x = torch.as_tensor(x, dtype=torch.float64)
         train_y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-        torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))  # fitting restarts draw from torch
+        reseed_torch(generator)  # fitting restarts draw from torch's global RNG
         self.model = SingleTaskGP(train_x, train_y, outcome_transform=Standardize(m=1))
         fit_gpytorch_mll(ExactMarginalLogLikelihood(self.model.likelihood, self.model))
         self.best = float(train_y.max())

@@ -24,8 +24,11 @@ import yaml  # noqa: E402
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 
-# Overrides that vary inside one comparison cell or are shown as their own column.
-_GROUPING_KEYS = ("seed", "benchmark.dataset", "search", "experiment", "resume")
+# Overrides that do not make a different method: they vary inside one table cell
+# (seed), have their own column (dataset, budget) or only change bookkeeping.
+_NOT_METHOD = {"seed", "benchmark.dataset", "search", "experiment", "resume", "budget", "name", "data_root",
+               "device", "torch_threads"}
+_NOT_METHOD_PREFIXES = ("hydra", "evaluation")
 
 
 @dataclass
@@ -64,8 +67,8 @@ def _load_run(history: Path) -> Run | None:
     method = "?"
     if hydra_file.is_file():
         method = yaml.safe_load(hydra_file.read_text())["hydra"]["runtime"]["choices"].get("search", "?")
-    extra = sorted(o for o in overrides if o.split("=")[0].lstrip("+~") not in _GROUPING_KEYS
-                   and not o.startswith("hydra"))
+    keys = {o: o.split("=")[0].lstrip("+~") for o in overrides}
+    extra = sorted(o for o, key in keys.items() if key not in _NOT_METHOD and not key.startswith(_NOT_METHOD_PREFIXES))
     with open(history, newline="") as f:
         rows = list(csv.DictReader(f))
     run = Run(run_dir, method, " ".join([method, *extra]), dataset, objective["search_metric"],
@@ -123,6 +126,7 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.0), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         members = [r for r in runs if r.dataset == dataset]
+        lows, highs = [], []
         for label in sorted({r.label for r in members}):
             curves = [r.incumbent_curves()[1] for r in members if r.label == label]
             length = max(len(c) for c in curves)
@@ -133,12 +137,18 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
             x = np.arange(1, length + 1)
             ax.plot(x, mean, label=f"{label} (n={len(curves)})")
             ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+            settled = min(16, length) - 1  # the first random queries would squash the interesting range
+            lows.append(np.nanmin(mean[settled:] - std[settled:]))
+            highs.append(np.nanmax(mean[settled:] + std[settled:]))
         optimum = next((r.optimum.get(r.report_metric) for r in members if r.optimum), None)
         if optimum is not None:
             ax.axhline(optimum, color="k", ls=":", lw=0.8, label="optimum")
-        ax.set_title(dataset)
+            highs.append(optimum)
+        low, high = min(lows), max(highs)
+        ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
+        ax.set_title(f"{dataset}\n{members[0].report_metric} of the best by {members[0].search_metric}", fontsize=9)
         ax.set_xlabel("queries")
-        ax.set_ylabel(members[0].report_metric + " of best by " + members[0].search_metric)
+        ax.set_ylabel(members[0].report_metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

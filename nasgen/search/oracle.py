@@ -19,9 +19,17 @@ import numpy as np
 from nasgen.benchmarks.base import Benchmark
 from nasgen.errors import DataError
 from nasgen.objective import Objective
+from nasgen.paths import atomic_write
 from nasgen.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)
+
+
+def _complete(row: dict) -> bool:
+    try:
+        return all(value not in (None, "") for value in row.values()) and float(row["wall_time_s"]) >= 0
+    except ValueError:
+        return False
 
 
 class BudgetExhausted(Exception):
@@ -49,8 +57,15 @@ class Oracle:
                 if reader.fieldnames != self.columns:
                     raise DataError(f"{path} was written with columns {reader.fieldnames}, this run records "
                                     f"{self.columns}; resume with the same config or use a new run directory")
-                for row in reader:
-                    self._replay[self.space.key(self.space.from_str(row["arch"]))] = row
+                rows = list(reader)
+            if rows and not _complete(rows[-1]):  # the run was killed while writing its last row
+                rows.pop()
+                with atomic_write(path, "w") as f:
+                    writer = csv.DictWriter(f, self.columns, lineterminator="\r\n")
+                    writer.writeheader()
+                    writer.writerows(rows)
+            for row in rows:
+                self._replay[self.space.key(self.space.from_str(row["arch"]))] = row
             log.info("resuming: %d paid queries in %s will be replayed, not re-queried", len(self._replay), path)
             self._file = open(path, "a", newline="")
         else:

@@ -1,0 +1,95 @@
+"""Multirun sweeps with the local parallel launcher, `nasgen report` on finished and
+partial sweeps, and generator caching under concurrent jobs."""
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasgen.generators import AGNetGenerator
+from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.spaces import NB201Space
+
+
+def nasgen(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NASGEN_CACHE": str(cache), "NASGEN_JOBS": "2"}
+    return subprocess.run([sys.executable, "-m", "nasgen.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    result = nasgen("run", "-m", "hydra/launcher=local_parallel", "search=random,local", "seed=0,1", "budget=20",
+                    "evaluation.report_at=[10,20]", "hydra.sweep.dir=sweep", cwd=root, cache=root / "cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root / "sweep"
+
+
+def report_rows(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as f:
+        return {row["method"]: row for row in csv.DictReader(f)}
+
+
+def test_parallel_sweep_runs_every_job(sweep: Path):
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 4
+    assert all((job / "results.json").is_file() and (job / "history.csv").is_file() for job in jobs)
+
+
+def test_report_tabulates_methods_with_seed_counts(sweep: Path, tmp_path: Path):
+    result = nasgen("report", str(sweep), "--out", str(tmp_path), "--budgets", "10", "20", cwd=tmp_path,
+                    cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    rows = report_rows(tmp_path / "report.csv")
+    assert set(rows) == {"random", "local"}
+    assert rows["local"]["seeds"] == "2" and rows["local"]["n @20"] == "2"
+    assert rows["local"]["reported metric"] == "cifar10/test_acc@200"
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert "| cifar10 | local |" in (tmp_path / "report.md").read_text()
+
+
+def test_report_counts_partial_runs(sweep: Path, tmp_path: Path):
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(sweep, partial)
+    interrupted = next(job for job in sorted(partial.iterdir())
+                       if job.is_dir() and "search=random" in (job / ".hydra" / "overrides.yaml").read_text())
+    (interrupted / "results.json").unlink()
+    lines = (interrupted / "history.csv").read_text().splitlines(keepends=True)
+    (interrupted / "history.csv").write_text("".join(lines[:13]))  # header + 12 queries
+    result = nasgen("report", str(partial), "--budgets", "10", "20", cwd=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    rows = report_rows(partial / "report" / "report.csv")
+    assert rows["random"]["seeds"] == "2"
+    assert rows["random"]["n @10"] == "2" and rows["random"]["n @20"] == "1"
+
+
+def test_report_on_an_empty_folder_says_so(tmp_path: Path):
+    result = nasgen("report", str(tmp_path), cwd=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 1 and "no nasgen runs" in result.stderr
+
+
+def _pretrain_in_subprocess(cache: str, queue: multiprocessing.Queue) -> None:
+    os.environ["NASGEN_CACHE"] = cache
+    _, stats = pretrain(AGNetGenerator, NB201Space(), PretrainConfig(tick_size=1600, ticks=2, validity_samples=100),
+                        seed=7)
+    queue.put(stats["cached"])
+
+
+def test_concurrent_jobs_pretrain_a_generator_once(tmp_path: Path):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    jobs = [context.Process(target=_pretrain_in_subprocess, args=(str(tmp_path), queue)) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=300)
+    assert sorted(queue.get(timeout=5) for _ in jobs) == [False, True]
+    assert len(list((tmp_path / "generators").glob("*.pt"))) == 1
