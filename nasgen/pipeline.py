@@ -58,7 +58,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     objective = build(cfg.objective, "objective")
     objective.check(benchmark)
     search = build(cfg.search, "search")
-    evaluation = build(cfg.evaluation, "evaluation")
+    suites = {name: build(node, f"evaluation.{name}") for name, node in cfg.evaluation.items()}
 
     history = run_dir / "history.csv"
     if history.is_file() and not cfg.resume:
@@ -84,16 +84,18 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
             "name": cfg.name, "method": (choices or {}).get("search", type(search).__name__),
             "status": status, "seed": cfg.seed, "budget": cfg.budget, "queries": oracle.spent,
             "protocol": protocol,
-            **evaluation(oracle, benchmark, run_dir),
             "wall_time_s": round(time.perf_counter() - start, 2),
             "search_stats": getattr(search, "stats", {}),
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
         write_json(run_dir / "results.json", results)
-        if results.get("best"):
-            write_json(run_dir / "best_arch.json", results["best"])
+    for suite in suites.values():  # after a complete search; each result is saved before the next suite
+        results.update(suite(oracle, benchmark, run_dir))
+        write_json(run_dir / "results.json", results)
+    if results.get("best"):
+        write_json(run_dir / "best_arch.json", results["best"])
     best = results.get("best") or {}
-    log.info("best architecture %s: %s = %s, %s = %s (%s, %d queries) -> %s", best.get("arch"),
+    log.info("best architecture %s: %s = %s, %s = %s (%d queries) -> %s", best.get("arch"),
              objective.search_metric, best.get(objective.search_metric), objective.report_metric,
-             best.get(objective.report_metric), status, oracle.spent, run_dir)
+             best.get(objective.report_metric), oracle.spent, run_dir)
     return results
