@@ -1,5 +1,7 @@
 """The ``nasgen`` command.
 
+    nasgen run                       the quickstart: a small AG-Net search with real training on
+                                     scikit-learn's digits, ending with a robustness report
     nasgen run [hydra overrides]     run a search (any Hydra feature: -m, --cfg job, --help, ...)
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
     nasgen report PATH... [--out DIR] [--budgets 96 192 300]
@@ -38,7 +40,7 @@ def _hydra_run(cfg: DictConfig) -> float | None:
 
 
 def _run(args: list[str]) -> int:
-    sys.argv = ["nasgen run", *args]
+    sys.argv = ["nasgen run", *(args or ["experiment=quickstart"])]
     _hydra_run()
     return 0
 

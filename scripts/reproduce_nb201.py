@@ -12,14 +12,13 @@ folder and prints the reported (200-epoch test) accuracy of the best architectur
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from nasgen.reporting.report import find_runs, write_report
+from nasgen.sweeps import launch_sweep
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 BUDGETS = (96, 192)
@@ -45,14 +44,8 @@ def main() -> None:
 
     out = Path(args.summarize_only or args.out or f"outputs/reproduce/{args.experiment}")
     if not args.summarize_only:
-        command = ["nasgen", "run", "-m", f"experiment={args.experiment}", f"benchmark.dataset={','.join(DATASETS)}",
-                   f"seed=range({args.seeds})", f"hydra.sweep.dir={out}", *args.overrides]
-        if args.jobs > 1:
-            command += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.jobs}"]
-        print(" ".join(command), flush=True)
-        start = time.perf_counter()
-        subprocess.run(command, check=True)
-        print(f"sweep wall-clock: {time.perf_counter() - start:.0f} s with {args.jobs} parallel job(s)\n")
+        launch_sweep([f"experiment={args.experiment}", f"benchmark.dataset={','.join(DATASETS)}",
+                      f"seed=range({args.seeds})", *args.overrides], out, args.jobs)
 
     print(write_report([out], out / "report", BUDGETS))
     runs = find_runs([out])

@@ -23,6 +23,7 @@ import yaml  # noqa: E402
 
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
+from nasgen.reporting.results import save_figure  # noqa: E402
 
 # Overrides that do not make a different method: they vary inside one table cell
 # (seed), have their own column (dataset, budget) or only change bookkeeping.
@@ -121,11 +122,11 @@ def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[
 
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
     """Mean and ±1 std band of the incumbent's reported metric over queries, one panel per
-    dataset, one line per method; the benchmark optimum as a dotted line."""
-    datasets = sorted({r.dataset for r in runs})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.0), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        members = [r for r in runs if r.dataset == dataset]
+    dataset and reported metric, one line per method; the benchmark optimum as a dotted line."""
+    panels = sorted({(r.dataset, r.report_metric) for r in runs})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
+    for ax, (dataset, report_metric) in zip(axes[0], panels):
+        members = [r for r in runs if (r.dataset, r.report_metric) == (dataset, report_metric)]
         lows, highs = [], []
         for label in sorted({r.label for r in members}):
             curves = [r.incumbent_curves()[1] for r in members if r.label == label]
@@ -151,10 +152,7 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
         ax.set_ylabel(members[0].report_metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] = (96, 192, 300)) -> str:

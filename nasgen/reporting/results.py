@@ -58,6 +58,11 @@ def plot_search_curve(oracle: Oracle, path: Path, optima: dict[str, float | None
     ax.set_title("best architecture by searched metric")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Write ``fig`` as a PNG atomically and release it."""
     fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=120)

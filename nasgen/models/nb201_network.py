@@ -1,0 +1,160 @@
+"""The NAS-Bench-201 network (Dong & Yang, ICLR 2020), written from the paper's description.
+
+Macro skeleton: a 3x3 conv stem, three stages of ``N`` cells with ``C``, ``2C`` and ``4C``
+channels joined by stride-2 residual blocks, then BN-ReLU, global average pooling and a
+linear classifier. A cell has 4 feature-map nodes; node ``j`` sums ``op(node i)`` over its
+incoming edges, in the edge order of :data:`nasgen.spaces.nb201.EDGES`.
+
+:func:`model_size` counts parameters and FLOPs the way NATS-Bench reports them (``params``
+and ``flop`` of its records), so the numbers can be checked against the benchmark.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nasgen.errors import ConfigError
+from nasgen.spaces.nb201 import EDGES, OPS, NB201Arch
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, conv without bias, batch norm: the ``nor_conv`` ops and the residual block halves."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op: the edge is dropped, it contributes zeros."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def make_op(name: str, channels: int) -> nn.Module:
+    """One cell edge operation by its NB201 name (stride 1, channels preserved)."""
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ConfigError(f"unknown NB201 op {name!r}; valid choices: {', '.join(OPS)}")
+
+
+class Cell(nn.Module):
+    """A 4-node NB201 cell; ``arch`` holds one op id per edge."""
+
+    def __init__(self, arch: Sequence[int], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(make_op(OPS[op], channels) for op in arch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for node in (1, 2, 3):
+            nodes.append(sum(op(nodes[src]) for op, (src, dst) in zip(self.edges, EDGES) if dst == node))
+        return nodes[3]
+
+
+class ResidualReduction(nn.Module):
+    """ResNet basic block with stride 2 between stages: halves resolution, changes width."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+class NB201Network(nn.Module):
+    """The NB201 network for one cell ``arch`` (6 op ids in edge order); maps
+    normalised images ``(B, in_channels, H, W)`` to class logits."""
+
+    def __init__(self, arch: NB201Arch, num_classes: int, channels: int = 16, cells_per_stage: int = 5,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        if len(arch) != len(EDGES) or not all(0 <= int(op) < len(OPS) for op in arch):
+            raise ConfigError(f"an NB201 arch needs {len(EDGES)} op ids in 0..{len(OPS) - 1}, got {arch!r}")
+        if min(num_classes, channels, cells_per_stage, in_channels) < 1:
+            raise ConfigError("NB201Network needs positive num_classes, channels, cells_per_stage and in_channels")
+        self.arch = tuple(int(op) for op in arch)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(channels))
+        layers: list[nn.Module] = []
+        for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
+            if stage > 0:
+                layers.append(ResidualReduction(width // 2, width))
+            layers.extend(Cell(self.arch, width) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(4 * channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.cells(self.stem(x))))
+
+
+class Normalize(nn.Module):
+    """Per-channel ``(x - mean) / std`` with fixed statistics, so a model takes raw [0, 1]
+    images (adversarial attacks perturb and clip in pixel space)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std) or min(std) <= 0:
+            raise ConfigError(f"Normalize needs one positive std per mean, got mean={mean}, std={std}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def count_params(model: nn.Module) -> float:
+    """Trainable parameters in millions (NATS-Bench ``params``)."""
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def _layer_flops(module: nn.Module, output: torch.Tensor) -> int:
+    """Multiply-accumulates of one layer per image, counted as NATS-Bench does: only
+    convolutions and linear layers (plus their bias). Its records leave pooling, batch norm,
+    activations, additions, identity and zero ops out; counting the pools would add e.g.
+    1.32 MFLOPs for arch 0 on CIFAR-10 (15 cell avg-pools + 2 shortcut pools + the global pool)."""
+    if isinstance(module, nn.Conv2d):
+        per_position = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        return output[0].numel() * (per_position + (module.bias is not None))
+    if isinstance(module, nn.Linear):
+        return output[0].numel() * (module.in_features + (module.bias is not None))
+    return 0
+
+
+def model_size(model: nn.Module, input_shape: Sequence[int]) -> tuple[float, float]:
+    """``(params_M, flops_M)`` of ``model`` for one input image of shape ``(C, H, W)``."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += _layer_flops(module, output)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return count_params(model), total / 1e6
