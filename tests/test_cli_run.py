@@ -101,3 +101,20 @@ def test_bad_config_stops_with_one_clear_message(override: str, message: str, wo
     assert result.returncode == 1
     assert message in output
     assert "Traceback" not in output
+
+
+def test_bare_nasgen_run_is_the_quickstart(monkeypatch: pytest.MonkeyPatch):
+    import nasgen.cli
+
+    seen = []
+    monkeypatch.setattr(nasgen.cli, "_hydra_run", lambda: seen.append(list(sys.argv)))
+    assert nasgen.cli.main(["run"]) == 0
+    assert seen == [["nasgen run", "experiment=quickstart"]]
+
+
+def test_quickstart_composes_training_and_robustness(workdir: Path):
+    result = nasgen("run", "experiment=quickstart", "--cfg", "job", cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "nasgen.benchmarks.training.TrainingBenchmark" in result.stdout
+    assert "nasgen.evaluation.robustness.RobustnessSuite" in result.stdout
+    assert "search_metric: ${benchmark.dataset}/valid_acc@${benchmark.epochs}" in result.stdout
