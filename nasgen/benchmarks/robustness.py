@@ -39,6 +39,7 @@ import numpy as np
 
 from nasgen.benchmarks.nb201 import NB201Benchmark
 from nasgen.errors import ConfigError, DataError, choose
+from nasgen.evaluation.corruptions import CORRUPTIONS, SEVERITIES  # the 15 CIFAR-C corruptions
 from nasgen.paths import data_root
 from nasgen.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
 
@@ -48,10 +49,6 @@ DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 DEFAULT_DIRNAME = "nb201/robustness"
 # Short metric name -> key of the accuracy file.
 ATTACKS = {"fgsm": "fgsm@Linf", "pgd": "pgd@Linf", "apgd_ce": "aa_apgd-ce@Linf", "square": "aa_square@Linf"}
-CORRUPTIONS = ("brightness", "contrast", "defocus_blur", "elastic_transform", "fog", "frost", "gaussian_noise",
-               "glass_blur", "impulse_noise", "jpeg_compression", "motion_blur", "pixelate", "shot_noise", "snow",
-               "zoom_blur")
-SEVERITIES = (1, 2, 3, 4, 5)
 # CIFAR-10-C / CIFAR-100-C exist; the release has no corrupted ImageNet16-120.
 HAS_CORRUPTIONS = {"cifar10": True, "cifar100": True, "ImageNet16-120": False}
 HINT = ("the dataset is not bundled with nasgen (its data licence is not stated): download meta.zip and "
