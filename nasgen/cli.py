@@ -73,7 +73,7 @@ def _report(args: list[str]) -> int:
     parsed = parser.parse_args(args)
     out = Path(parsed.out) if parsed.out else Path(parsed.paths[0]) / "report"
     print(write_report(parsed.paths, out, parsed.budgets))
-    print(f"\nwrote {out / 'report.md'}, {out / 'report.csv'}, {out / 'curves.png'}")
+    print(f"\nwrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
     return 0
 
 

@@ -93,3 +93,16 @@ def test_concurrent_jobs_pretrain_a_generator_once(tmp_path: Path):
         job.join(timeout=300)
     assert sorted(queue.get(timeout=5) for _ in jobs) == [False, True]
     assert len(list((tmp_path / "generators").glob("*.pt"))) == 1
+
+
+def test_robustness_table_averages_the_suite_summaries():
+    from nasgen.reporting.report import Run, robustness_table
+
+    def run(seed_clean: float, fgsm: float) -> Run:
+        summary = {"clean_accuracy": seed_clean, "attacks": {"fgsm": {"1": fgsm, "8": 0.1}},
+                   "corruption_mean_accuracy": 0.5, "measures": {"jacobian_norm": 2.0, "hessian_max_eigenvalue": 1.0}}
+        return Run(Path("."), "ag_net", "ag_net", "digits", "s", "r", True, robustness=summary)
+
+    header, rows = robustness_table([run(0.9, 0.6), run(0.8, 0.4)])
+    assert header[:5] == ["dataset", "method", "runs", "clean", "fgsm @eps=1"]
+    assert rows == [["digits", "ag_net", "2", "85.00 ± 5.00", "50.00 ± 10.00", "50.00 ± 0.00", "2 ± 0", "1 ± 0"]]

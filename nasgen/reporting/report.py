@@ -44,6 +44,7 @@ class Run:
     optimum: dict[str, float] = field(default_factory=dict)
     searched: np.ndarray = field(default_factory=lambda: np.empty(0))
     reported: np.ndarray = field(default_factory=lambda: np.empty(0))
+    robustness: dict = field(default_factory=dict)  # the robustness suite's summary, if it ran
 
     def incumbent_curves(self) -> tuple[np.ndarray, np.ndarray]:
         """Per query: best searched value so far, and the reported value of that architecture."""
@@ -80,7 +81,9 @@ def _load_run(history: Path) -> Run | None:
     if results.is_file():
         import json
 
-        run.optimum = {k: v for k, v in json.loads(results.read_text()).get("optimum", {}).items() if v is not None}
+        finished = json.loads(results.read_text())
+        run.optimum = {k: v for k, v in finished.get("optimum", {}).items() if v is not None}
+        run.robustness = finished.get("robustness") or {}
     return run
 
 
@@ -120,6 +123,37 @@ def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[
     return header, rows
 
 
+def robustness_table(runs: Sequence[Run], epsilon: str = "1") -> tuple[list[str], list[list[str]]]:
+    """Rows per (dataset, method) for runs whose best architecture went through the robustness
+    suite: mean ± std over seeds of clean accuracy, each attack at ``epsilon`` (in 1/255), the
+    mean corruption accuracy (all in %) and the training-free measures."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for run in runs:
+        if run.robustness:
+            groups[(run.dataset, run.label)].append(run.robustness)
+    attacks = sorted({a for members in groups.values() for r in members for a in r.get("attacks", {})})
+    header = ["dataset", "method", "runs", "clean", *(f"{a} @eps={epsilon}" for a in attacks), "corruption mean",
+              "jacobian norm", "hessian eigenvalue"]
+    rows = []
+    for (dataset, label), members in sorted(groups.items()):
+        def percent(values: list) -> str:
+            return _cell([100 * v for v in values if v is not None])
+
+        row = [dataset, label, str(len(members)), percent([r.get("clean_accuracy") for r in members])]
+        row += [percent([r.get("attacks", {}).get(a, {}).get(epsilon) for r in members]) for a in attacks]
+        row.append(percent([r.get("corruption_mean_accuracy") for r in members]))
+        for measure in ("jacobian_norm", "hessian_max_eigenvalue"):
+            values = [r["measures"][measure] for r in members if measure in r.get("measures", {})]
+            row.append(f"{np.mean(values):.3g} ± {np.std(values):.2g}" if values else "-")
+        rows.append(row)
+    return header, rows
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(r) + " |" for r in rows)])
+
+
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
     """Mean and ±1 std band of the incumbent's reported metric over queries, one panel per
     dataset and reported metric, one line per method; the benchmark optimum as a dotted line."""
@@ -156,16 +190,22 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
 
 
 def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] = (96, 192, 300)) -> str:
-    """Write ``report.md``, ``report.csv`` and ``curves.png`` to ``out``; return the markdown."""
+    """Write ``report.md``, ``report.csv``, ``curves.png`` and, where the robustness suite ran,
+    ``robustness.csv`` to ``out``; return the markdown."""
     runs = find_runs(paths)
     out = Path(out)
-    header, rows = table(runs, budgets)
-    markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                          *("| " + " | ".join(r) + " |" for r in rows)])
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([header, *rows])
-    with atomic_write(out / "report.csv", "w") as f:
-        f.write(buffer.getvalue())
+    tables = {"report.csv": table(runs, budgets)}
+    markdown = _markdown(*tables["report.csv"])
+    robust_header, robust_rows = robustness_table(runs)
+    if robust_rows:
+        tables["robustness.csv"] = (robust_header, robust_rows)
+        markdown += "\n\nRobustness of the best architectures (accuracy in %)\n\n"
+        markdown += _markdown(robust_header, robust_rows)
+    for name, (header, rows) in tables.items():
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *rows])
+        with atomic_write(out / name, "w") as f:
+            f.write(buffer.getvalue())
     with atomic_write(out / "report.md", "w") as f:
         f.write(f"# nasgen report\n\n{len(runs)} runs from {', '.join(map(str, paths))}\n\n{markdown}\n")
     plot_curves(runs, out / "curves.png")
