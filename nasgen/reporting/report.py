@@ -24,6 +24,7 @@ import yaml  # noqa: E402
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.results import save_figure  # noqa: E402
+from nasgen.search.oracle import incumbent_positions  # noqa: E402
 
 # Overrides that do not make a different method: they vary inside one table cell
 # (seed), have their own column (dataset, budget) or only change bookkeeping.
@@ -48,9 +49,7 @@ class Run:
 
     def incumbent_curves(self) -> tuple[np.ndarray, np.ndarray]:
         """Per query: best searched value so far, and the reported value of that architecture."""
-        scores = self.searched if self.maximize else -self.searched
-        best = np.maximum.accumulate(scores)
-        positions = np.array([int(np.flatnonzero(scores[: i + 1] == best[i])[0]) for i in range(len(scores))])
+        positions = incumbent_positions(self.searched, self.maximize)
         return self.searched[positions], self.reported[positions]
 
 

@@ -25,6 +25,13 @@ from nasgen.spaces.base import Arch, SearchSpace
 log = logging.getLogger(__name__)
 
 
+def incumbent_positions(scores: np.ndarray, maximize: bool = True) -> np.ndarray:
+    """For each prefix of ``scores``, the position of its best value (the earliest on ties)."""
+    scores = np.asarray(scores, dtype=float) if maximize else -np.asarray(scores, dtype=float)
+    improved = np.concatenate([[True], scores[1:] > np.maximum.accumulate(scores)[:-1]]) if len(scores) else []
+    return np.maximum.accumulate(np.where(improved, np.arange(len(scores)), 0)).astype(int)
+
+
 def _complete(row: dict) -> bool:
     try:
         return all(value not in (None, "") for value in row.values()) and float(row["wall_time_s"]) >= 0
@@ -134,12 +141,4 @@ class Oracle:
 
     def incumbents(self) -> np.ndarray:
         """Per query, the position of the best record so far by the search metric."""
-        scores = self.values(self.objective.search_metric)
-        if not self.objective.maximize:
-            scores = -scores
-        best, positions = -np.inf, []
-        for i, s in enumerate(scores):
-            if s > best:
-                best, position = s, i
-            positions.append(position)
-        return np.array(positions, dtype=int)
+        return incumbent_positions(self.values(self.objective.search_metric), self.objective.maximize)
