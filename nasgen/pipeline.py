@@ -59,6 +59,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     objective.check(benchmark)
     search = build(cfg.search, "search")
     suites = {name: build(node, f"evaluation.{name}") for name, node in cfg.evaluation.items()}
+    for suite in suites.values():  # refuse a config a suite cannot evaluate before paying for the search
+        if hasattr(suite, "check"):
+            suite.check(objective, benchmark)
 
     history = run_dir / "history.csv"
     if history.is_file() and not cfg.resume:
@@ -68,10 +71,14 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     protocol = {"benchmark": benchmark.name,
                 **{k: cfg.benchmark[k] for k in ("dataset", "source") if k in cfg.benchmark},
                 "search_metric": objective.search_metric, "report_metric": objective.report_metric,
-                "maximize": objective.maximize}
+                "maximize": objective.maximize,
+                **({"cost_metric": objective.cost_metric} if objective.cost_metric else {}),
+                **({"cost_limit": objective.cost_limit} if objective.constrained else {})}
     log.info("searching %s with %s: %d queries, search metric %s, reported metric %s",
              protocol.get("dataset", benchmark.name), (choices or {}).get("search", type(search).__name__),
              cfg.budget, objective.search_metric, objective.report_metric)
+    if objective.constrained:
+        log.info("constraint: %s <= %g", objective.cost_metric, objective.cost_limit)
     start, status = time.perf_counter(), "interrupted"
     try:
         search.run(space, oracle, rng)

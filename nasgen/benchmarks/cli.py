@@ -1,7 +1,7 @@
 """``nasgen data``: list, import and verify benchmark tables.
 
     nasgen data list
-    nasgen data import {nats,csv} PATH [--force]
+    nasgen data import {nats,csv,help,hwnasbench,costs} PATH [--metric FORMAT] [--force]
     nasgen data verify [TABLE ...]
 
 Errors the user can act on are raised as :class:`nasgen.errors.NasgenError`; the
@@ -10,12 +10,29 @@ top-level ``nasgen`` command prints them as one line.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from nasgen.benchmarks.nb201 import NATS_DIRNAME, build_cache, metric_name
+from nasgen.benchmarks.costs import (
+    DEFAULT_CSV_METRIC,
+    HELP_HINT,
+    HWNAS_DATASETS,
+    HWNAS_ENERGY,
+    HWNAS_HINT,
+    HWNAS_LATENCY,
+    csv_devices,
+)
+from nasgen.benchmarks.nb201 import (
+    COST_DEFAULT_PATHS,
+    COST_IMPORTS,
+    IMPORT_SOURCES,
+    NATS_DIRNAME,
+    build_cache,
+    metric_name,
+)
 from nasgen.benchmarks.tables import MetricTable
 from nasgen.errors import NasgenError
 from nasgen.paths import CACHE_ENV, DATA_ENV, cache_dir, data_root
@@ -36,6 +53,63 @@ def _archs_with_values(table: MetricTable) -> int:
     for metric in table.metrics:
         has_value |= ~np.isnan(table.column(metric))
     return int(has_value.sum())
+
+
+def _families(metrics: Iterable[str]) -> list[str]:
+    """Metric names grouped by all but their device part, e.g. ``latency/*_ms: fpga, pixel3``."""
+    groups: dict[str, list[str]] = {}
+    for metric in sorted(metrics):
+        family, slash, leaf = metric.rpartition("/")
+        device, underscore, unit = leaf.rpartition("_")
+        if not device:
+            device, underscore, unit = leaf, "", ""
+        groups.setdefault(f"{family}{slash}*{underscore}{unit}", []).append(device)
+    return [f"{pattern}: {', '.join(devices)}" for pattern, devices in groups.items()]
+
+
+def _summary(table: MetricTable) -> str:
+    """Size and origin of an imported table; one broken entry should not hide the others."""
+    try:
+        origin = f"{table.provenance.get('source', '?')} {table.provenance.get('path', '?')}"
+        return f"{len(table.metrics)} metrics, {_archs_with_values(table)} archs with values, from {origin}"
+    except NasgenError as exc:
+        return f"unreadable: {exc}"
+
+
+def _list_costs(root: Path | None, bundled: MetricTable) -> None:
+    print("\nhardware cost metrics (devices):")
+    latency = [m for m in bundled.metrics if m.startswith("latency/")]
+    print(f"  bundled table: {'; '.join(_families(latency))}")
+    if root is None:
+        print(f"  HELP / HW-NAS-Bench files: data root (${DATA_ENV}) not set")
+    else:
+        help_path = root / COST_DEFAULT_PATHS["help"]
+        if help_path.is_file():
+            try:
+                devices = csv_devices(help_path)
+                print(f"  HELP {help_path}: present, benchmark.costs=[help] adds {len(devices)} devices")
+                print(f"    {'; '.join(_families(DEFAULT_CSV_METRIC.format(column=d) for d in devices))}")
+            except NasgenError as exc:
+                print(f"  HELP {help_path}: unreadable: {exc}")
+        else:
+            print(f"  HELP {help_path}: not found ({HELP_HINT})")
+        hwnas_path = root / COST_DEFAULT_PATHS["hwnasbench"]
+        if hwnas_path.is_file():
+            print(f"  HW-NAS-Bench {hwnas_path}: present, benchmark.costs=[hwnasbench] adds "
+                  f"{{dataset}}/latency/*_ms: {', '.join(HWNAS_LATENCY)}; {{dataset}}/energy/*_mJ: "
+                  f"{', '.join(HWNAS_ENERGY)} (dataset: {', '.join(HWNAS_DATASETS)}; "
+                  "CIFAR-10 also as latency/*_ms, energy/*_mJ)")
+        else:
+            print(f"  HW-NAS-Bench {hwnas_path}: not found ({HWNAS_HINT})")
+    print("  imported cost tables:")
+    imported = sorted(p for source in COST_IMPORTS for p in cache_dir().glob(f"nb201_{source}_*.npz"))
+    for path in imported:
+        table = MetricTable(path)
+        print(f"    {path.name}  {_summary(table)}")
+        with contextlib.suppress(NasgenError):  # _summary has reported it unreadable
+            print(f"      {'; '.join(_families(table.metrics))}")
+    if not imported:
+        print("    (none; benchmark.costs imports on first use, or: nasgen data import {help,hwnasbench,costs} PATH)")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -66,18 +140,12 @@ def _list(args: argparse.Namespace) -> int:
 
     cache = cache_dir()
     print(f"\nimported tables in {cache} (${CACHE_ENV}):")
-    imported = sorted(cache.glob("nb201_*.npz"))
+    imported = sorted(p for source in ("nats", "csv") for p in cache.glob(f"nb201_{source}_*.npz"))
     for path in imported:
-        cached = MetricTable(path)
-        try:
-            origin = f"{cached.provenance.get('source', '?')} {cached.provenance.get('path', '?')}"
-            summary = (f"{len(cached.metrics)} metrics, "
-                       f"{_archs_with_values(cached)} archs with values, from {origin}")
-        except NasgenError as exc:  # one broken entry should not hide the others
-            summary = f"unreadable: {exc}"
-        print(f"  {path.name}  {summary}")
+        print(f"  {path.name}  {_summary(MetricTable(path))}")
     if not imported:
         print("  (none; add one with: nasgen data import {nats,csv} PATH)")
+    _list_costs(root, table)
     return 0
 
 
@@ -86,18 +154,20 @@ def _import(args: argparse.Namespace) -> int:
     existing = set(cache_dir().glob("nb201_*.npz"))
     # build_cache owns the cache naming and returns an existing entry without work,
     # so ask it for the target first and only rebuild when --force names an old one.
-    target = build_cache(args.source, source_path)
+    target = build_cache(args.source, source_path, args.metric)
     if target in existing:
         if args.force:
             for stale in (target, target.with_suffix(".json")):
                 stale.unlink(missing_ok=True)
-            target = build_cache(args.source, source_path)
+            target = build_cache(args.source, source_path, args.metric)
         else:
             print(f"{source_path} was already imported (use --force to rebuild)")
     table = MetricTable(target)
     print(f"table: {target}")
     print(f"  {len(table.metrics)} metrics, "
           f"{_archs_with_values(table)} of {NUM_ARCHS} archs with values")
+    for line in _families(table.metrics):
+        print(f"    {line}")
     return 0
 
 
@@ -145,10 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
                         ).set_defaults(run=_list)
 
     importer = commands.add_parser("import", help="import benchmark files into the nasgen cache")
-    importer.add_argument("source", choices=("nats", "csv"),
+    importer.add_argument("source", choices=IMPORT_SOURCES,
                           help=f"nats: an official {NATS_DIRNAME} directory; csv: a folder of "
-                               "nasgen's NB201 CSV tables (e.g. ../shared/benchmarks/nb201)")
-    importer.add_argument("path", help="directory to import")
+                               "nasgen's NB201 CSV tables (e.g. ../shared/benchmarks/nb201); help: "
+                               "help_all_devices_latency.csv.gz; hwnasbench: HW-NAS-Bench-v1_0.pickle; "
+                               "costs: your CSV of per-architecture costs (index or arch_str column, "
+                               "one column per device)")
+    importer.add_argument("path", help="directory or file to import")
+    importer.add_argument("--metric", metavar="FORMAT",
+                          help=f"costs only: metric name of each device column (default {DEFAULT_CSV_METRIC})")
     importer.add_argument("--force", action="store_true",
                           help="delete and rebuild an existing import")
     importer.set_defaults(run=_import)

@@ -12,6 +12,10 @@ Sources (``source`` in ``configs/benchmark/nb201.yaml``):
 - ``nats``: an official NATS-Bench topology archive directory
   (``NATS-tss-v1_0-3ffb9-simple``, ``fast_mode``), imported once into the cache.
 - ``csv``: the CSV tables of nasgen's shared benchmark folder (``<data_root>/nb201``).
+
+Hardware-cost tables (``costs``: HELP, HW-NAS-Bench or a user CSV, see
+:mod:`nasgen.benchmarks.costs`) add latency / energy metrics; a metric is looked up in the
+accuracy table first, then in the cost tables in the order given.
 """
 from __future__ import annotations
 
@@ -20,14 +24,26 @@ import csv
 import gzip
 import hashlib
 import pickle
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from nasgen.benchmarks.tables import MetricTable, write_table
-from nasgen.errors import DataError, choose
+from nasgen.benchmarks.costs import (
+    DEFAULT_CSV_METRIC,
+    HELP_FILENAME,
+    HELP_HINT,
+    HWNAS_FILENAME,
+    HWNAS_HINT,
+    csv_columns,
+    help_columns,
+    hwnasbench_columns,
+    require,
+)
+from nasgen.benchmarks.tables import MetricTable, TableStack, write_table
+from nasgen.errors import ConfigError, DataError, choose
 from nasgen.paths import cache_dir, data_root
 from nasgen.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
 
@@ -59,16 +75,16 @@ CSV_FILES = {
     "acc12": "mini_bench_12ep_acc.csv",
     "latency": "latency/hwnasbench_cifar10_latency_ms.csv",
 }
+# Sources build_cache imports; "costs" is a user cost CSV.
+IMPORT_SOURCES = ("nats", "csv", "help", "hwnasbench", "costs")
+COST_IMPORTS = ("help", "hwnasbench", "costs")
+# benchmark.costs source -> import source, and the default files under the data root.
+COST_SOURCES = {"help": "help", "hwnasbench": "hwnasbench", "csv": "costs"}
+COST_DEFAULT_PATHS = {"help": f"nb201/latency/{HELP_FILENAME}", "hwnasbench": HWNAS_FILENAME}
 
 
 def metric_name(dataset: str, split: str, epochs: int) -> str:
     return f"{dataset}/{split}_acc@{epochs}"
-
-
-def _require(path: Path, what: str, hint: str) -> Path:
-    if not path.exists():
-        raise DataError(f"{what} not found: {path}\n  how to get it: {hint}")
-    return path
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -84,7 +100,7 @@ def columns_from_csv(folder: "str | Path", space: NB201Space | None = None) -> d
     hint = "these CSVs are nasgen's shared development tables; see ../shared/benchmarks/PROVENANCE.md"
 
     def rows_by_index(name: str, arch_column: str) -> tuple[list[dict[str, str]], np.ndarray]:
-        rows = _read_csv(_require(folder / CSV_FILES[name], f"NB201 table {CSV_FILES[name]}", hint))
+        rows = _read_csv(require(folder / CSV_FILES[name], f"NB201 table {CSV_FILES[name]}", hint))
         index = np.array([space.index(space.from_str(row[arch_column])) for row in rows])
         if len(rows) != NUM_ARCHS or len(set(index.tolist())) != NUM_ARCHS:
             raise DataError(f"{folder / CSV_FILES[name]} must list each of the {NUM_ARCHS} NB201 archs once")
@@ -129,7 +145,7 @@ def columns_from_nats(folder: "str | Path") -> dict[str, np.ndarray]:
     200-epoch training time (``{dataset}/train_seconds@200``, the cost of one query).
     """
     folder = Path(folder)
-    _require(folder / "meta.pickle.pbz2", "NATS-Bench meta file meta.pickle.pbz2", NATS_HINT)
+    require(folder / "meta.pickle.pbz2", "NATS-Bench meta file meta.pickle.pbz2", NATS_HINT)
     meta = _load_pbz2(folder / "meta.pickle.pbz2")
     space = NB201Space()
     official = [space.index(space.from_str(s)) for s in meta["meta_archs"]]
@@ -164,23 +180,77 @@ def columns_from_nats(folder: "str | Path") -> dict[str, np.ndarray]:
     return columns
 
 
-def build_cache(source: str, path: Path) -> Path:
-    """Import ``path`` (a NATS archive dir or a CSV folder) into the cache; return the table."""
-    target = cache_dir() / f"nb201_{source}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}.npz"
+def build_cache(source: str, path: Path, metric: str | None = None) -> Path:
+    """Import ``path`` into the cache once; return the table.
+
+    ``source``: ``nats`` (NATS archive dir), ``csv`` (folder of nasgen's NB201 CSVs), ``help``,
+    ``hwnasbench`` or ``costs`` (a user cost CSV, column ``c`` named ``metric.format(column=c)``).
+    A file is keyed by its size and mtime as well as its path, so an edited file is imported anew.
+    """
+    choose("import source", source, IMPORT_SOURCES)
+    if source == "costs":
+        metric = metric or DEFAULT_CSV_METRIC
+    elif metric is not None:
+        raise ConfigError(f"a metric format applies to cost CSVs (source costs) only, not to {source}")
+    path = path.resolve()
+    key = str(path)  # a folder is keyed by its path alone, which keeps earlier imports valid
+    if path.is_file():
+        stat = path.stat()
+        key += f"|{stat.st_size}|{stat.st_mtime_ns}"
+    if metric is not None:
+        key += f"|{metric}"
+    target = cache_dir() / f"nb201_{source}_{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
     if not target.is_file():
-        columns = columns_from_nats(path) if source == "nats" else columns_from_csv(path)
-        write_table(target, columns, {"source": source, "path": str(path.resolve())})
+        readers = {"nats": columns_from_nats, "csv": columns_from_csv, "help": help_columns,
+                   "hwnasbench": hwnasbench_columns, "costs": partial(csv_columns, metric=metric)}
+        columns = readers[source](path)
+        write_table(target, columns, {"source": source, "path": str(path), **({"metric": metric} if metric else {})})
     return target
 
 
+def cost_table(entry: "str | Mapping", data_root_dir: "str | None" = None) -> Path:
+    """Import one ``benchmark.costs`` entry and return its cached table.
+
+    ``entry`` is ``"help"``, ``"hwnasbench"`` or a mapping ``{source: help|hwnasbench|csv,
+    path: file, metric: format}``; ``path`` defaults to the file under the data root (not for
+    ``csv``), ``metric`` (``csv`` only) to ``latency/{column}_ms``.
+    """
+    if isinstance(entry, str):
+        spec = {"source": entry}
+    elif isinstance(entry, Mapping):
+        spec = dict(entry)
+    else:
+        raise ConfigError(f"benchmark.costs entry {entry!r} is neither a source name nor a mapping; "
+                          "e.g. [help], [hwnasbench], [{source: csv, path: my_latency.csv}]")
+    unknown = sorted(set(spec) - {"source", "path", "metric"})
+    if unknown:
+        raise ConfigError(f"benchmark.costs entry {spec} has unknown key(s) {', '.join(map(str, unknown))}; "
+                          "valid keys: source, path, metric")
+    source = spec.get("source")
+    choose("benchmark.costs source", source, tuple(COST_SOURCES))
+    if spec.get("metric") is not None and source != "csv":
+        raise ConfigError(f"benchmark.costs entry {spec}: metric applies to source csv only")
+    path = spec.get("path")
+    if path is None:
+        if source == "csv":
+            raise ConfigError("benchmark.costs source csv needs a path, e.g. {source: csv, path: my_latency.csv}")
+        root = data_root(data_root_dir)
+        if root is None:
+            raise DataError(f"benchmark.costs source {source} needs a path or data_root ($NASGEN_DATA) holding "
+                            f"{COST_DEFAULT_PATHS[source]}\n  how to get it: "
+                            f"{HELP_HINT if source == 'help' else HWNAS_HINT}")
+        path = root / COST_DEFAULT_PATHS[source]
+    return build_cache(COST_SOURCES[source], Path(path).expanduser(), spec.get("metric"))
+
 
 class NB201Benchmark:
-    """Tabular NAS-Bench-201 benchmark for one dataset."""
+    """Tabular NAS-Bench-201 benchmark for one dataset, with optional hardware-cost tables (``costs``)."""
 
     name = "nb201"
 
     def __init__(self, dataset: str = "cifar10", source: str = "bundled",
-                 path: "str | None" = None, data_root_dir: "str | None" = None) -> None:
+                 path: "str | None" = None, data_root_dir: "str | None" = None,
+                 costs: "Sequence[str | Mapping]" = ()) -> None:
         choose("benchmark.dataset", dataset, DATASETS)
         choose("benchmark.source", source, ("bundled", "nats", "csv"))
         self.dataset = dataset
@@ -194,28 +264,34 @@ class NB201Benchmark:
                 raise DataError(f"benchmark.source={source} needs benchmark.path or data_root ($NASGEN_DATA). "
                                 + (NATS_HINT if source == "nats" else ""))
             folder = Path(path).expanduser() if path else root / default
-            _require(folder, f"NB201 {source} data folder", NATS_HINT if source == "nats" else
-                     "set data_root to the folder holding nb201/ (e.g. ../shared/benchmarks)")
+            require(folder, f"NB201 {source} data folder", NATS_HINT if source == "nats" else
+                    "set data_root to the folder holding nb201/ (e.g. ../shared/benchmarks)")
             self.table = MetricTable(build_cache(source, folder))
+        self.tables = TableStack([self.table, *(MetricTable(cost_table(c, data_root_dir)) for c in costs)])
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return self.table.metrics
+        return self.tables.metrics
+
+    def column(self, metric: str) -> np.ndarray:
+        """Values of ``metric`` for all architectures by NB201 index (float64, NaN where missing)."""
+        return self.tables.column(metric).astype(np.float64)
 
     def query(self, archs: Sequence[NB201Arch], metric: str) -> np.ndarray:
-        column = self.table.column(metric)
+        column = self.tables.column(metric)
         index = np.fromiter((self.space.index(a) for a in archs), dtype=np.int64, count=len(archs))
         values = column[index].astype(np.float64)
         if np.isnan(values).any():
             missing = index[np.isnan(values)]
-            raise DataError(f"{self.table.path.name} has no {metric} for NB201 index {', '.join(map(str, missing[:5]))}"
-                            f"{' ...' if len(missing) > 5 else ''}; the imported benchmark files are incomplete")
+            raise DataError(f"{self.tables.table_of(metric).name} has no {metric} for NB201 index "
+                            f"{', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''}; "
+                            "the imported benchmark files are incomplete")
         return values
 
     def optimum(self, metric: str, maximize: bool = True) -> float | None:
-        column = self.table.column(metric)
+        column = self.column(metric)
         return float(np.nanmax(column) if maximize else np.nanmin(column))
 
     def best_arch(self, metric: str, maximize: bool = True) -> NB201Arch:
-        column = self.table.column(metric)
+        column = self.column(metric)
         return self.space.from_index(int(np.nanargmax(column) if maximize else np.nanargmin(column)))

@@ -11,7 +11,7 @@ import json
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -51,6 +51,11 @@ class MetricTable:
         """A table shipped inside the package (``nasgen/benchmarks/data/<name>.npz``)."""
         return cls(Path(str(resources.files("nasgen.benchmarks.data").joinpath(f"{name}.npz"))))
 
+    @property
+    def name(self) -> str:
+        """Where the values come from: the imported source path, else the table's file name."""
+        return self.provenance.get("path") or self.path.name
+
     @cached_property
     def provenance(self) -> dict:
         sidecar = self.path.with_suffix(".json")
@@ -88,3 +93,27 @@ class MetricTable:
         actual = sha256(self.path)
         if actual != expected:
             raise DataError(f"{self.path} is corrupt: sha256 {actual} != recorded {expected}; re-import it")
+
+
+class TableStack:
+    """Read-only lookup over several tables: a metric comes from the first table that has it."""
+
+    def __init__(self, tables: Sequence[MetricTable]) -> None:
+        self.tables = tuple(tables)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for table in self.tables for m in table.metrics))
+
+    @property
+    def name(self) -> str:
+        return " + ".join(table.name for table in self.tables)
+
+    def table_of(self, metric: str) -> MetricTable:
+        for table in self.tables:
+            if metric in table.metrics:
+                return table
+        raise ConfigError(f"metric {metric!r} is not in {self.name}; available: {', '.join(self.metrics)}")
+
+    def column(self, metric: str) -> np.ndarray:
+        return self.table_of(metric).column(metric)

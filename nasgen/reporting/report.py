@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ from nasgen.search.oracle import incumbent_positions  # noqa: E402
 # Overrides that do not make a different method: they vary inside one table cell
 # (seed), have their own column (dataset, budget) or only change bookkeeping.
 _NOT_METHOD = {"seed", "benchmark.dataset", "search", "experiment", "resume", "budget", "name", "data_root",
-               "device", "torch_threads"}
+               "device", "torch_threads", "hardware", "hardware.device", "hardware.limit_ms", "objective.cost_metric",
+               "objective.cost_limit"}
 _NOT_METHOD_PREFIXES = ("hydra", "evaluation")
 
 
@@ -46,11 +48,33 @@ class Run:
     searched: np.ndarray = field(default_factory=lambda: np.empty(0))
     reported: np.ndarray = field(default_factory=lambda: np.empty(0))
     robustness: dict = field(default_factory=dict)  # the robustness suite's summary, if it ran
+    cost_metric: str | None = None
+    cost_limit: float | None = None
+    costs: np.ndarray = field(default_factory=lambda: np.empty(0))
+    hardware: dict = field(default_factory=dict)  # the hardware suite's summary, if it ran
+
+    @property
+    def constraint(self) -> str:
+        """The cost constraint in words ("" without a cost)."""
+        if not self.cost_metric:
+            return ""
+        return f"{self.cost_metric} <= {self.cost_limit:g}" if self.cost_limit is not None else self.cost_metric
+
+    def feasible(self) -> np.ndarray:
+        return self.costs <= self.cost_limit if self.cost_limit is not None else np.ones(len(self.searched), bool)
+
+    def incumbent_positions(self) -> np.ndarray:
+        """Per query, the position of the best (feasible, under a constraint) architecture so far."""
+        scores = self.searched if self.maximize else -self.searched
+        return incumbent_positions(np.where(self.feasible(), scores, -np.inf))
 
     def incumbent_curves(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per query: best searched value so far, and the reported value of that architecture."""
-        positions = incumbent_positions(self.searched, self.maximize)
-        return self.searched[positions], self.reported[positions]
+        """Per query: best searched value so far, and the reported value of that architecture
+        (NaN while no queried architecture satisfies the constraint)."""
+        positions = self.incumbent_positions()
+        reached = np.maximum.accumulate(self.feasible())
+        return (np.where(reached, self.searched[positions], np.nan),
+                np.where(reached, self.reported[positions], np.nan))
 
 
 def _load_run(history: Path) -> Run | None:
@@ -76,6 +100,9 @@ def _load_run(history: Path) -> Run | None:
               objective["report_metric"], bool(objective.get("maximize", True)))
     run.searched = np.array([float(r[run.search_metric]) for r in rows])
     run.reported = np.array([float(r[run.report_metric]) for r in rows])
+    if objective.get("cost_metric"):
+        run.cost_metric, run.cost_limit = objective["cost_metric"], objective.get("cost_limit")
+        run.costs = np.array([float(r[run.cost_metric]) for r in rows])
     results = run_dir / "results.json"
     if results.is_file():
         import json
@@ -83,6 +110,7 @@ def _load_run(history: Path) -> Run | None:
         finished = json.loads(results.read_text())
         run.optimum = {k: v for k, v in finished.get("optimum", {}).items() if v is not None}
         run.robustness = finished.get("robustness") or {}
+        run.hardware = finished.get("hardware") or {}
     return run
 
 
@@ -99,26 +127,77 @@ def find_runs(paths: Sequence["str | Path"]) -> list[Run]:
 
 
 def _cell(values: list[float]) -> str:
+    values = [v for v in values if not np.isnan(v)]
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "-"
 
 
-def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[list[str]]]:
-    """Rows per (dataset, method label): mean ± std of the incumbent's reported and
-    searched metric at each budget, with the number of seeds that reached it."""
-    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+def _groups(runs: Sequence[Run]) -> dict[tuple[str, str, str], list[Run]]:
+    """Runs by (dataset, constraint, method label): the cells of every table."""
+    groups: dict[tuple[str, str, str], list[Run]] = defaultdict(list)
     for run in runs:
-        groups[(run.dataset, run.label)].append(run)
-    header = ["dataset", "method", "searched metric", "reported metric", "seeds"]
+        groups[(run.dataset, run.constraint, run.label)].append(run)
+    return dict(sorted(groups.items(), key=lambda item: (item[0][0], _constraint_order(item[1][0]), item[0][2])))
+
+
+def _constraint_order(run: Run) -> tuple[str, float]:
+    return run.cost_metric or "", run.cost_limit if run.cost_limit is not None else np.inf
+
+
+def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[list[str]]]:
+    """Rows per (dataset, [constraint,] method label): mean ± std of the incumbent's reported and
+    searched metric at each budget, with the number of seeds that reached it (and, under a
+    constraint, had a feasible architecture by then)."""
+    constrained = any(run.constraint for run in runs)
+    header = ["dataset", *(["constraint"] if constrained else []), "method", "searched metric", "reported metric",
+              "seeds"]
     for budget in budgets:
         header += [f"reported @{budget}", f"searched @{budget}", f"n @{budget}"]
     rows = []
-    for (dataset, label), members in sorted(groups.items()):
-        row = [dataset, label, members[0].search_metric, members[0].report_metric, str(len(members))]
+    for (dataset, constraint, label), members in _groups(runs).items():
+        row = [dataset, *([constraint] if constrained else []), label, members[0].search_metric,
+               members[0].report_metric, str(len(members))]
         for budget in budgets:
             reached = [r.incumbent_curves() for r in members if len(r.searched) >= budget]
+            reached = [(s, rep) for s, rep in reached if not np.isnan(s[budget - 1])]
             row += [_cell([rep[budget - 1] for _, rep in reached]), _cell([s[budget - 1] for s, _ in reached]),
                     str(len(reached))]
         rows.append(row)
+    return header, rows
+
+
+def hardware_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+    """AG-Net Table 5 per (dataset, constraint, method) for runs with a cost: the best run's
+    architecture (by searched metric) with its reported metric and cost, the mean over runs,
+    the feasibility ratio of all queried architectures, how many runs found the constrained
+    optimum, the hypervolume ratio to the true front and the optimum itself."""
+    header = ["dataset", "constraint", "method", "runs", "best: searched", "best: reported", "best: cost",
+              "mean searched", "mean reported", "feasibility", "optimum found", "hypervolume ratio",
+              "optimum: searched", "optimum: reported", "optimum: cost"]
+    rows = []
+    for (dataset, constraint, label), members in _groups(runs).items():
+        if not constraint:
+            continue
+        finals = []  # (searched, reported, cost) of each run's final incumbent, if feasible
+        for run in members:
+            position = run.incumbent_positions()[-1]
+            if run.feasible()[position]:
+                finals.append((run.searched[position], run.reported[position], run.costs[position]))
+        sign = 1.0 if members[0].maximize else -1.0
+        best = max(finals, key=lambda f: sign * f[0]) if finals else None
+        optimum = next((r.hardware["optimum"] for r in members if r.hardware.get("optimum")), None)
+        found = [r.hardware["optimum_found"] for r in members if "optimum_found" in r.hardware]
+        ratios = [r.hardware["hypervolume"]["ratio"] for r in members
+                  if (r.hardware.get("hypervolume") or {}).get("ratio") is not None]
+        metrics = (members[0].search_metric, members[0].report_metric, members[0].cost_metric)
+        rows.append([
+            dataset, constraint, label, str(len(members)),
+            *([f"{v:.2f}" for v in best] if best else ["-"] * 3),
+            _cell([f[0] for f in finals]), _cell([f[1] for f in finals]) + f" (n={len(finals)})",
+            _cell([float(r.feasible().mean()) for r in members]),
+            f"{sum(found)}/{len(found)}" if found else "-",
+            _cell(ratios),
+            *([f"{optimum[m]:.2f}" for m in metrics] if optimum else ["-"] * 3),
+        ])
     return header, rows
 
 
@@ -153,13 +232,25 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
                       *("| " + " | ".join(r) + " |" for r in rows)])
 
 
+def _panel_grid(count: int, width: float = 5.2, height: float = 4.0) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A figure with ``count`` panels, at most five per row."""
+    columns = min(count, 5)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:count])
+
+
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
     """Mean and ±1 std band of the incumbent's reported metric over queries, one panel per
-    dataset and reported metric, one line per method; the benchmark optimum as a dotted line."""
-    panels = sorted({(r.dataset, r.report_metric) for r in runs})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
-    for ax, (dataset, report_metric) in zip(axes[0], panels):
-        members = [r for r in runs if (r.dataset, r.report_metric) == (dataset, report_metric)]
+    dataset, constraint and reported metric, one line per method; the (constrained) optimum
+    as a dotted line."""
+    panels = sorted({(r.dataset, r.constraint, r.report_metric) for r in runs})
+    fig, axes = _panel_grid(len(panels))
+    for ax, (dataset, constraint, report_metric) in zip(axes, panels):
+        members = [r for r in runs if (r.dataset, r.constraint, r.report_metric) == (dataset, constraint,
+                                                                                     report_metric)]
         lows, highs = [], []
         for label in sorted({r.label for r in members}):
             curves = [r.incumbent_curves()[1] for r in members if r.label == label]
@@ -167,34 +258,74 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
             padded = np.full((len(curves), length), np.nan)
             for i, c in enumerate(curves):
                 padded[i, : len(c)] = c
-            mean, std = np.nanmean(padded, 0), np.nanstd(padded, 0)
+            with warnings.catch_warnings():  # queries before any run had a feasible architecture
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, std = np.nanmean(padded, 0), np.nanstd(padded, 0)
             x = np.arange(1, length + 1)
             ax.plot(x, mean, label=f"{label} (n={len(curves)})")
             ax.fill_between(x, mean - std, mean + std, alpha=0.2)
             settled = min(16, length) - 1  # the first random queries would squash the interesting range
-            lows.append(np.nanmin(mean[settled:] - std[settled:]))
-            highs.append(np.nanmax(mean[settled:] + std[settled:]))
+            if not np.isnan(mean[settled:]).all():
+                lows.append(np.nanmin(mean[settled:] - std[settled:]))
+                highs.append(np.nanmax(mean[settled:] + std[settled:]))
         optimum = next((r.optimum.get(r.report_metric) for r in members if r.optimum), None)
         if optimum is not None:
             ax.axhline(optimum, color="k", ls=":", lw=0.8, label="optimum")
             highs.append(optimum)
-        low, high = min(lows), max(highs)
-        ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
-        ax.set_title(f"{dataset}\n{members[0].report_metric} of the best by {members[0].search_metric}", fontsize=9)
+        if lows:
+            low, high = min(lows), max(highs)
+            ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
+        title = f"{dataset}{', ' + constraint if constraint else ''}"
+        ax.set_title(f"{title}\n{report_metric} of the best by {members[0].search_metric}", fontsize=9)
         ax.set_xlabel("queries")
-        ax.set_ylabel(members[0].report_metric)
+        ax.set_ylabel(report_metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     save_figure(fig, path)
 
 
+def plot_hardware(runs: Sequence[Run], path: Path) -> None:
+    """The accuracy/cost plane per dataset and constraint: each run's best feasible architecture
+    (one marker per method), the constrained optimum (star) and the limit (dashed)."""
+    constrained = sorted((r for r in runs if r.cost_limit is not None), key=lambda r: (r.dataset, _constraint_order(r)))
+    panels = list(dict.fromkeys((r.dataset, r.constraint) for r in constrained))
+    fig, axes = _panel_grid(len(panels), width=4.4, height=3.6)
+    markers = "os^vDP<>Xh"
+    for ax, (dataset, constraint) in zip(axes, panels):
+        members = [r for r in constrained if (r.dataset, r.constraint) == (dataset, constraint)]
+        for marker, label in zip(markers * 10, sorted({r.label for r in members})):
+            finals = [(r.costs[i], r.searched[i]) for r in members if r.label == label
+                      for i in [r.incumbent_positions()[-1]] if r.feasible()[i]]
+            if finals:
+                ax.scatter(*zip(*finals), marker=marker, s=22, alpha=0.7, label=label)
+        optimum = next((r.hardware["optimum"] for r in members if r.hardware.get("optimum")), None)
+        if optimum is not None:
+            ax.scatter([optimum[members[0].cost_metric]], [optimum[members[0].search_metric]], marker="*", s=150,
+                       c="k", label="constrained optimum", zorder=3)
+        ax.axvline(members[0].cost_limit, color="red", ls="--", lw=0.8)
+        ax.set_title(f"{dataset}, {constraint}", fontsize=9)
+        ax.set_xlabel(members[0].cost_metric)
+        ax.set_ylabel(members[0].search_metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    save_figure(fig, path)
+
+
 def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] = (96, 192, 300)) -> str:
-    """Write ``report.md``, ``report.csv``, ``curves.png`` and, where the robustness suite ran,
-    ``robustness.csv`` to ``out``; return the markdown."""
+    """Write ``report.md``, ``report.csv``, ``curves.png`` and, for runs with a cost constraint,
+    ``hardware.csv`` and ``hardware.png``, for runs with the robustness suite ``robustness.csv``, to
+    ``out``; return the markdown."""
     runs = find_runs(paths)
     out = Path(out)
     tables = {"report.csv": table(runs, budgets)}
     markdown = _markdown(*tables["report.csv"])
+    hardware_header, hardware_rows = hardware_table(runs)
+    if hardware_rows:
+        tables["hardware.csv"] = (hardware_header, hardware_rows)
+        markdown += ("\n\nHardware-aware search: best of all runs, means over runs (of runs with a feasible "
+                     "architecture), feasibility = share of queried architectures within the limit\n\n")
+        markdown += _markdown(hardware_header, hardware_rows)
+        plot_hardware(runs, out / "hardware.png")
     robust_header, robust_rows = robustness_table(runs)
     if robust_rows:
         tables["robustness.csv"] = (robust_header, robust_rows)

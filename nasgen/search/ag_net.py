@@ -13,6 +13,14 @@
 Decoding samples node types and edges from the generated scores (Algorithm 5); with
 ``decode: argmax`` the weighted retraining quickly makes every ``z`` decode to an
 already queried architecture, so sampling is the default.
+
+Hardware-aware search (paper Sec. 4.3, thesis Algorithm 7) is switched on by an objective
+with a cost (``objective.cost_metric``, ``objective.cost_limit``): a second predictor learns
+the cost, the loss becomes ``(1 - alpha) L_gen + alpha [lambda L_acc + (1 - lambda) L_cost]``
+with each term divided by its largest value in the batch (at least 1) so that none can
+dominate, the rank behind the weights is ``(rank_acc + joint * rank_cost)`` multiplied by
+``penalty`` for infeasible architectures, and candidates are ranked the same way on the
+predicted values (with ``joint: false``: by predicted accuracy among predicted-feasible ones).
 """
 from __future__ import annotations
 
@@ -41,6 +49,27 @@ def rank_weights(values: np.ndarray, k: float, maximize: bool = True) -> np.ndar
     scores = -values if maximize else values
     ranks = rankdata(scores, method="min") - 1
     return 1.0 / (k * len(values) + ranks)
+
+
+def constrained_rank_weights(values: np.ndarray, costs: np.ndarray, feasible: np.ndarray, k: float, joint: bool,
+                             penalty: float, maximize: bool = True) -> np.ndarray:
+    """Weights ``1 / (k N + rank)`` where the rank orders ``(rank_value + joint * rank_cost) *
+    (penalty if infeasible else 1)`` (1-based ranks, best first)."""
+    return rank_weights(_penalised_rank(values, costs, feasible, joint, penalty, maximize), k, maximize=False)
+
+
+def _penalised_rank(values: np.ndarray, costs: np.ndarray, feasible: np.ndarray, joint: bool, penalty: float,
+                    maximize: bool) -> np.ndarray:
+    rank = rankdata(-values if maximize else values, method="min")
+    if joint:
+        rank = rank + rankdata(costs, method="min")
+    return rank * np.where(feasible, 1.0, penalty)
+
+
+def _scaled(loss: torch.Tensor) -> torch.Tensor:
+    """``loss`` divided by its largest value in the batch when that exceeds 1 (no gradient
+    through the divisor), so that each term of a multi-target loss is at most 1."""
+    return loss / loss.detach().max().clamp(min=1.0)
 
 
 def _check_ranges(**values: tuple[float, float | None, float | None]) -> None:
@@ -72,6 +101,9 @@ class AGNetSearch:
         decode_batch: int = 256,
         max_decode_batches: int = 200,
         decode: str = "sample",
+        joint: bool = False,
+        accuracy_weight: float = 0.5,
+        penalty: float = 1000.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -84,53 +116,79 @@ class AGNetSearch:
         self.decode_batch, self.max_decode_batches = decode_batch, max_decode_batches
         choose("search.decode", decode, ("sample", "argmax"))
         self.sample = decode == "sample"
+        self.joint, self.accuracy_weight, self.penalty = joint, accuracy_weight, penalty
         _check_ranges(initial_samples=(initial_samples, 1, None), top_k=(top_k, 1, None), epochs=(epochs, 0, None),
                       alpha=(alpha, 0.0, 1.0), rank_weight_k=(rank_weight_k, 0.0, None),
                       batch_size=(batch_size, 1, None), num_candidates=(num_candidates, 1, None),
-                      latent_bound=(latent_bound, 0.0, None))
+                      latent_bound=(latent_bound, 0.0, None), accuracy_weight=(accuracy_weight, 0.0, 1.0),
+                      penalty=(penalty, 1.0, None))
         self.seed, self.device = seed, torch.device(device)
         self.stats: dict = {"iterations": []}
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        objective = oracle.objective
+        if self.joint and not objective.cost_metric:
+            raise ConfigError("search.joint=true minimises a cost: set objective.cost_metric (e.g. latency/pixel3_ms)")
+        uses_cost = objective.constrained or self.joint
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config,
                                                      self.seed, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
-        predictor = self.make_predictor(space.graph.vector_dim).to(self.device)
+        predictors = [self.make_predictor(space.graph.vector_dim).to(self.device)]
+        if uses_cost:
+            predictors.append(self.make_predictor(space.graph.vector_dim).to(self.device))
         torch_rng = torch_generator(rng)
 
-        params = list(generator.parameters()) + list(predictor.parameters())
+        params = list(generator.parameters()) + [p for predictor in predictors for p in predictor.parameters()]
         optimizer = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
 
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(oracle.query(archs))
         while oracle.remaining > 0:
-            weights = rank_weights(np.array(values), self.rank_weight_k, oracle.objective.maximize)
-            loss = self._retrain(generator, predictor, optimizer, space, archs, np.array(values), weights, torch_rng)
-            candidates, predicted, decoded_valid = self._candidates(generator, predictor, space, oracle, rng,
+            costs = oracle.costs(archs) if uses_cost else None
+            # Costs are learnt relative to the largest queried cost: targets in [0, 1] on every
+            # device, like the scaled accuracy, so neither predictor's gradient swamps the generator's.
+            cost_scale = float(costs.max()) if uses_cost else 1.0
+            if uses_cost:
+                weights = constrained_rank_weights(np.array(values), costs, objective.feasible(costs),
+                                                   self.rank_weight_k, self.joint, self.penalty, objective.maximize)
+            else:
+                weights = rank_weights(np.array(values), self.rank_weight_k, objective.maximize)
+            targets = [np.array(values) * self.target_scale] + ([costs / cost_scale] if uses_cost else [])
+            loss = self._retrain(generator, predictors, optimizer, space, archs, targets, weights, torch_rng)
+            candidates, predicted, decoded_valid = self._candidates(generator, predictors, space, oracle, rng,
                                                                     torch_rng)
-            if not oracle.objective.maximize:
-                predicted = -predicted
-            order = np.argsort(-predicted, kind="stable")[: min(self.top_k, oracle.remaining)]
-            chosen = [candidates[i] for i in order]
+            if uses_cost:
+                predicted_costs = predicted[:, 1] * cost_scale
+                rank = _penalised_rank(predicted[:, 0], predicted_costs, objective.feasible(predicted_costs),
+                                       self.joint, self.penalty, objective.maximize)
+                order = np.argsort(rank, kind="stable")
+            else:
+                order = np.argsort(-predicted[:, 0] if objective.maximize else predicted[:, 0], kind="stable")
+            chosen = [candidates[i] for i in order[: min(self.top_k, oracle.remaining)]]
             new_values = oracle.query(chosen)
             archs += chosen
             values += list(new_values)
-            best = max(values) if oracle.objective.maximize else min(values)
-            self.stats["iterations"].append({"queries": oracle.spent, "loss": loss, "candidates": len(candidates),
-                                             "decoded_validity": decoded_valid, "best_so_far": best})
+            best = float(oracle.records[oracle.incumbents()[-1]][objective.search_metric])
+            iteration = {"queries": oracle.spent, "loss": loss, "candidates": len(candidates),
+                         "decoded_validity": decoded_valid, "best_so_far": best}
+            if objective.constrained:
+                iteration["chosen_feasible"] = float(objective.feasible(oracle.costs(chosen)).mean())
+            self.stats["iterations"].append(iteration)
             log.info("AG-Net iteration %d: %d queries, loss %.4f, %d candidates (validity %.3f), best so far %.3f",
                      len(self.stats["iterations"]), oracle.spent, loss, len(candidates), decoded_valid, best)
 
-    def _retrain(self, generator: nn.Module, predictor: nn.Module, optimizer: torch.optim.Optimizer,
-                 space: SearchSpace, archs: list[Arch], values: np.ndarray, weights: np.ndarray,
+    def _retrain(self, generator: nn.Module, predictors: list[nn.Module], optimizer: torch.optim.Optimizer,
+                 space: SearchSpace, archs: list[Arch], targets: list[np.ndarray], weights: np.ndarray,
                  torch_rng: torch.Generator) -> float:
         """Weighted retraining: batches drawn in proportion to ``weights``, and each sample's
-        loss multiplied by its weight (Tripp et al. 2020, as in AG-Net)."""
+        loss multiplied by its weight (Tripp et al. 2020, as in AG-Net). ``targets`` holds one
+        array per predictor: accuracy, then the cost in hardware-aware search."""
         types, edges = (t.to(self.device) for t in graph_targets(space, archs))
-        targets = torch.as_tensor(values * self.target_scale, dtype=torch.float32, device=self.device)
+        target_tensors = [torch.as_tensor(t, dtype=torch.float32, device=self.device) for t in targets]
         w = torch.as_tensor(weights, dtype=torch.float32)
         generator.train()
-        predictor.train()
+        for predictor in predictors:
+            predictor.train()
         total, count = 0.0, 0
         for _ in range(self.epochs):
             order = torch.multinomial(w, len(archs), replacement=True, generator=torch_rng)
@@ -139,8 +197,14 @@ class AGNetSearch:
                 scores: GraphScores = generator(z)
                 batch = batch.to(self.device)
                 gen_loss = scores.reconstruction_loss(types[batch], edges[batch])
-                pred_loss = (predictor(scores.vector()) - targets[batch]) ** 2
-                per_sample = (1 - self.alpha) * gen_loss + self.alpha * pred_loss
+                pred_losses = [(predictor(scores.vector()) - target[batch]) ** 2
+                               for predictor, target in zip(predictors, target_tensors)]
+                if len(pred_losses) == 1:
+                    per_sample = (1 - self.alpha) * gen_loss + self.alpha * pred_losses[0]
+                else:
+                    acc_loss, cost_loss = map(_scaled, pred_losses)
+                    per_sample = (1 - self.alpha) * _scaled(gen_loss) + self.alpha * (
+                        self.accuracy_weight * acc_loss + (1 - self.accuracy_weight) * cost_loss)
                 loss = (w.to(self.device)[batch] * per_sample).mean()
                 optimizer.zero_grad()
                 loss.backward()
@@ -149,18 +213,20 @@ class AGNetSearch:
         return total / max(count, 1)
 
     @torch.no_grad()
-    def _candidates(self, generator: nn.Module, predictor: nn.Module, space: SearchSpace, oracle: Oracle,
+    def _candidates(self, generator: nn.Module, predictors: list[nn.Module], space: SearchSpace, oracle: Oracle,
                     rng: np.random.Generator, torch_rng: torch.Generator) -> tuple[list[Arch], np.ndarray, float]:
         """New valid architectures decoded from ``z ~ U[-bound, bound]^d``, each with the
-        predictor's score of the generated vector it was decoded from."""
+        predictors' outputs (one column per predictor) for the generated vector it was decoded from."""
         generator.eval()
-        predictor.eval()
+        for predictor in predictors:
+            predictor.eval()
         found: dict = {}
         decoded = valid = 0
         for _ in range(self.max_decode_batches):
             z = (torch.rand(self.decode_batch, generator.latent_dim, generator=torch_rng) * 2 - 1) * self.latent_bound
             scores = generator(z.to(self.device))
-            predicted = predictor(scores.vector()).cpu().numpy()
+            vector = scores.vector()
+            predicted = torch.stack([predictor(vector) for predictor in predictors], dim=1).cpu().numpy()
             for arch, score in zip(scores.decode(space, self.sample, torch_rng), predicted):
                 decoded += 1
                 if arch is None:
@@ -168,16 +234,17 @@ class AGNetSearch:
                 valid += 1
                 key = space.key(arch)
                 if key not in found and not oracle.seen(arch):
-                    found[key] = (arch, float(score))
+                    found[key] = (arch, score)
             if len(found) >= self.num_candidates:
                 break
-        generator.train()
-        predictor.train()
         candidates = [arch for arch, _ in found.values()]
-        predicted = np.array([score for _, score in found.values()])
+        predicted = np.array([score for _, score in found.values()]).reshape(len(candidates), len(predictors))
         if len(candidates) < self.top_k:
             log.warning("generator proposed only %d new architectures; topping up with random ones", len(candidates))
             extra = random_unseen(space, oracle, rng, self.top_k - len(candidates))
             candidates += extra
-            predicted = np.concatenate([predicted, np.full(len(extra), -np.inf)])
+            # Never preferred: the worst predicted accuracy and, under a constraint, an infeasible cost.
+            worst = np.full((len(extra), len(predictors)), np.inf)
+            worst[:, 0] = -np.inf if oracle.objective.maximize else np.inf
+            predicted = np.concatenate([predicted, worst])
         return candidates, predicted, valid / max(decoded, 1)

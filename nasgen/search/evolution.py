@@ -4,7 +4,8 @@ classifier architecture search", AAAI 2019).
 A population of the ``population_size`` most recently queried architectures; each
 step draws ``sample_size`` of them, mutates the best (one op / edge changed) and
 queries the child; the oldest member dies. ``top_k`` children are made per
-step so that the per-iteration batch can match other methods' top-k.
+step so that the per-iteration batch can match other methods' top-k. Under a cost
+constraint infeasible members lose every tournament.
 """
 from __future__ import annotations
 
@@ -25,16 +26,15 @@ class RegularizedEvolution:
         self.max_mutation_tries = max_mutation_tries
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
-        sign = 1.0 if oracle.objective.maximize else -1.0
         initial = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
-        population = deque(zip(initial, sign * oracle.query(initial)), maxlen=self.population_size)
+        population = deque(zip(initial, oracle.scores(initial)), maxlen=self.population_size)
         while oracle.remaining > 0:
             children, taken = [], set()
             for _ in range(min(self.top_k, oracle.remaining)):
                 members = rng.choice(len(population), size=min(self.sample_size, len(population)), replace=False)
                 parent = max((population[i] for i in members), key=lambda member: member[1])[0]
                 children.append(self._mutate_unseen(space, oracle, rng, parent, taken))
-            for child, value in zip(children, sign * oracle.query(children)):
+            for child, value in zip(children, oracle.scores(children)):
                 population.append((child, value))  # maxlen drops the oldest
 
     def _mutate_unseen(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator, parent: Arch,

@@ -47,6 +47,9 @@ class ModelBasedSearch:
         return space.encode_paths(archs) if self.encoding == "path" else space.encode(archs)
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        if oracle.objective.constrained:
+            raise ConfigError("this model-based search does not handle cost constraints; use search=ag_net_hw, "
+                              "random, local, evolution or nsga2, or drop objective.cost_limit")
         sign = 1.0 if oracle.objective.maximize else -1.0  # the surrogate always maximises
         generator = torch_generator(rng)
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))

@@ -50,6 +50,7 @@ class Oracle:
         self.columns = ["query", "arch", "index", *objective.metrics, "wall_time_s"]
         self.records: list[dict] = []
         self._value_of: dict[Hashable, float] = {}
+        self._cost_of: dict[Hashable, float] = {}
         self._replay: dict[Hashable, dict] = {}
         self._start = time.perf_counter()
         self._file = None
@@ -125,12 +126,26 @@ class Oracle:
             raise BudgetExhausted(f"budget of {self.budget} queries spent")
         return np.array([self._value_of[k] for k in keys])
 
+    def costs(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Cost-metric values of already queried ``archs`` (measured with the query, free to read)."""
+        if not self.objective.cost_metric:
+            raise ValueError("the objective has no cost_metric")
+        return np.array([self._cost_of[self.space.key(a)] for a in archs])
+
+    def scores(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Query ``archs`` and return :meth:`Objective.scores`: higher is better, ``-inf`` where
+        the cost constraint is violated."""
+        values = self.query(archs)
+        return self.objective.scores(values, self.costs(archs) if self.objective.constrained else None)
+
     def _record(self, arch: Arch, key: Hashable, values: dict[str, float], wall: float, write: bool) -> None:
         index = getattr(self.space, "index", None)
         record = {"query": self.spent + 1, "arch": self.space.to_str(arch),
                   "index": index(arch) if index else "", **values, "wall_time_s": round(wall, 4)}
         self.records.append(record)
         self._value_of[key] = values[self.objective.search_metric]
+        if self.objective.cost_metric:
+            self._cost_of[key] = values[self.objective.cost_metric]
         if write and self._file is not None:
             csv.writer(self._file).writerow([record[c] for c in self.columns])
             self._file.flush()
@@ -139,6 +154,15 @@ class Oracle:
     def values(self, metric: str) -> np.ndarray:
         return np.array([r[metric] for r in self.records], dtype=float)
 
+    def feasible(self) -> np.ndarray:
+        """Per query, whether the architecture satisfies the cost constraint."""
+        objective = self.objective
+        return objective.feasible(self.values(objective.cost_metric)) if objective.constrained \
+            else np.ones(self.spent, dtype=bool)
+
     def incumbents(self) -> np.ndarray:
-        """Per query, the position of the best record so far by the search metric."""
-        return incumbent_positions(self.values(self.objective.search_metric), self.objective.maximize)
+        """Per query, the position of the best record so far by the search metric (the best
+        feasible one under a cost constraint; the first query while none is feasible)."""
+        objective = self.objective
+        costs = self.values(objective.cost_metric) if objective.constrained else None
+        return incumbent_positions(objective.scores(self.values(objective.search_metric), costs))
