@@ -101,8 +101,12 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
         write_json(run_dir / "results.json", results)
     if results.get("best"):
         write_json(run_dir / "best_arch.json", results["best"])
-    best = results.get("best") or {}
-    log.info("best architecture %s: %s = %s, %s = %s (%d queries) -> %s", best.get("arch"),
-             objective.search_metric, best.get(objective.search_metric), objective.report_metric,
-             best.get(objective.report_metric), oracle.spent, run_dir)
+    best = results.get("best")
+    if best:
+        log.info("best architecture %s: %s = %s, %s = %s (%d queries) -> %s", best["arch"], objective.search_metric,
+                 best[objective.search_metric], objective.report_metric, best[objective.report_metric], oracle.spent,
+                 run_dir)
+    else:
+        log.warning("no queried architecture %s (%d queries) -> %s", "satisfies the constraint"
+                    if objective.constrained else "was evaluated", oracle.spent, run_dir)
     return results

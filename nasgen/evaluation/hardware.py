@@ -80,18 +80,19 @@ class HardwareSummary:
                                    cost: feasible_records[i][cost]} for i in found_front]
 
         column = full_column(benchmark)
-        optimum = constrained_optimum(objective, benchmark)
+        optimum = constrained_optimum(objective, benchmark)  # None when no architecture is feasible
         summary["optimum"] = optimum
         true_front = None
-        if column is not None and optimum is not None:
-            sign = 1.0 if objective.maximize else -1.0
-            summary["optimum_found"] = bool(best is not None
-                                            and sign * best[search] >= sign * optimum[search] - OPTIMUM_TOLERANCE)
+        if column is not None:
             all_values, all_costs = column(search), column(cost)
             known = ~(np.isnan(all_values) | np.isnan(all_costs))
             all_values, all_costs = all_values[known], all_costs[known]
             in_limit = objective.feasible(all_costs)
             summary["feasible_fraction_of_space"] = float(in_limit.mean())
+        if column is not None and optimum is not None:
+            sign = 1.0 if objective.maximize else -1.0
+            summary["optimum_found"] = bool(best is not None
+                                            and sign * best[search] >= sign * optimum[search] - OPTIMUM_TOLERANCE)
             # Reference point: the worst accuracy in the table and the cost limit (or the largest cost).
             reference = np.array([np.min(sign * all_values),
                                   -(objective.cost_limit if objective.constrained else np.max(all_costs))])

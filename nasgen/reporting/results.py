@@ -15,19 +15,17 @@ from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.search.oracle import Oracle  # noqa: E402
 
 
-def best_at(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, dict[str, Any]]:
-    """The incumbent (best by search metric, best feasible under a cost constraint) after each
-    number of queries in ``checkpoints``."""
+def best_at(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, dict[str, Any] | None]:
+    """The incumbent (best by search metric) after each number of queries in ``checkpoints``;
+    under a cost constraint the best feasible one, ``None`` while no query was feasible."""
     objective = oracle.objective
     incumbents, feasible = oracle.incumbents(), oracle.feasible()
-    result = {}
+    result: dict[str, dict[str, Any] | None] = {}
     for n in list(checkpoints) + [oracle.spent]:
         if 0 < n <= oracle.spent:
             record = oracle.records[incumbents[n - 1]]
             result[str(n)] = {"arch": record["arch"], "index": record["index"], "found_at_query": record["query"],
-                              **{m: record[m] for m in objective.metrics}}
-            if objective.constrained:
-                result[str(n)]["feasible"] = bool(feasible[incumbents[n - 1]])
+                              **{m: record[m] for m in objective.metrics}} if feasible[incumbents[n - 1]] else None
     return result
 
 
