@@ -74,8 +74,10 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
                 "maximize": objective.maximize,
                 **({"cost_metric": objective.cost_metric} if objective.cost_metric else {}),
                 **({"cost_limit": objective.cost_limit} if objective.constrained else {})}
+    choices = choices or {}
+    method = choices.get("variant") or choices.get("search", type(search).__name__)
     log.info("searching %s with %s: %d queries, search metric %s, reported metric %s",
-             protocol.get("dataset", benchmark.name), (choices or {}).get("search", type(search).__name__),
+             protocol.get("dataset", benchmark.name), method,
              cfg.budget, objective.search_metric, objective.report_metric)
     if objective.constrained:
         log.info("constraint: %s <= %g", objective.cost_metric, objective.cost_limit)
@@ -88,7 +90,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     finally:
         oracle.close()
         results = {
-            "name": cfg.name, "method": (choices or {}).get("search", type(search).__name__),
+            "name": cfg.name, "method": method,
             "status": status, "seed": cfg.seed, "budget": cfg.budget, "queries": oracle.spent,
             "protocol": protocol,
             "wall_time_s": round(time.perf_counter() - start, 2),

@@ -31,6 +31,8 @@ METHODS = ("ag_net_hw", "ag_net_hw_joint", "random", "local", "local_init1", "ns
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. seeds-1 (to complete a stopped sweep into a new folder)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel runs (one core each)")
     parser.add_argument("--out", default="outputs/reproduce/hw_nb201", help="sweep folder")
     parser.add_argument("--summarize-only", metavar="DIR", help="only summarise an existing sweep folder")
@@ -39,7 +41,7 @@ def main() -> None:
 
     out = Path(args.summarize_only or args.out)
     if not args.summarize_only:
-        launch_sweep(["experiment=hw_nb201", f"seed=range({args.seeds})", *args.overrides], out, args.jobs)
+        launch_sweep(["experiment=hw_nb201", f"seed=range({args.first_seed},{args.seeds})", *args.overrides], out, args.jobs)
     write_report([out], out / "report", BUDGETS)
     header, rows = hardware_table(find_runs([out]))
     column = {name: i for i, name in enumerate(header)}

@@ -28,6 +28,11 @@ class GraphScores:
         probs = torch.softmax(self.node_logits, dim=-1).flatten(1)
         return torch.cat([probs, torch.sigmoid(self.edge_logits)], dim=1)
 
+    def hard_vector(self) -> torch.Tensor:
+        """The argmax graph in the layout of :meth:`vector` (one-hot types, edges with p > 0.5)."""
+        types = torch.nn.functional.one_hot(self.node_logits.argmax(-1), self.node_logits.shape[-1]).flatten(1)
+        return torch.cat([types.float(), (self.edge_logits > 0).float()], dim=1)
+
     def reconstruction_loss(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
         """Per-graph cross-entropy on node types (after the input node) + BCE on edges."""
         logits = self.node_logits[:, 1:]

@@ -1,7 +1,8 @@
 """Unsupervised generator pretraining, cached per search space, settings and seed.
 
-For random ``z ~ N(0, I)`` and independently drawn random architectures of the space,
-the generator learns to reconstruct the architecture (no benchmark queries). Training
+For random ``z ~ N(0, I)`` and independently drawn random architectures of the space
+(or of a given training set, e.g. to measure novelty on held-out cells), the generator
+learns to reconstruct the architecture (no benchmark queries). Training
 proceeds in ticks of ``tick_size`` samples; after each tick the validity of graphs
 decoded from ``validity_samples`` random latent vectors is measured and the weights
 with the highest validity are kept (AG-Net, thesis appendix B.3).
@@ -15,15 +16,16 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from nasgen.errors import ConfigError
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.paths import atomic_write, cache_dir
-from nasgen.spaces.base import GraphSpec, SearchSpace
+from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +55,34 @@ def validity(generator: torch.nn.Module, space: SearchSpace, samples: int, seed:
     return sum(a is not None for a in decoded) / samples
 
 
-def _cache_path(space: SearchSpace, generator: torch.nn.Module, config: PretrainConfig, seed: int) -> Path:
-    signature = json.dumps({"space": space.name, "graph": asdict(space.graph), "model": repr(generator),
-                            "pretrain": asdict(config) | {"cache": None}, "seed": seed}, sort_keys=True)
+def _cache_path(space: SearchSpace, generator: torch.nn.Module, config: PretrainConfig, seed: int,
+                train_archs: Sequence[Arch] | None = None) -> Path:
+    fields = {"space": space.name, "graph": asdict(space.graph), "model": repr(generator),
+              "pretrain": asdict(config) | {"cache": None}, "seed": seed}
+    if train_archs is not None:  # only then, so full-space generators keep their cache keys
+        listing = "\n".join(space.to_str(a) for a in train_archs)
+        fields["train_archs"] = hashlib.sha256(listing.encode()).hexdigest()
+    signature = json.dumps(fields, sort_keys=True)
     digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
     return cache_dir() / "generators" / f"{type(generator).__name__}-{space.name}-seed{seed}-{digest}.pt"
 
 
 def pretrain(factory: Callable[[GraphSpec], torch.nn.Module], space: SearchSpace, config: PretrainConfig,
-             seed: int, device: "str | torch.device" = "cpu") -> tuple[torch.nn.Module, dict]:
+             seed: int, device: "str | torch.device" = "cpu",
+             train_archs: Sequence[Arch] | None = None) -> tuple[torch.nn.Module, dict]:
     """A pretrained generator from the cache, or trained now and cached.
 
-    Concurrent runs asking for the same generator wait on a file lock, so one trains
-    and the others load its result.
+    ``train_archs``: draw the training architectures uniformly from this list instead of
+    the whole space. Concurrent runs asking for the same generator wait on a file lock, so
+    one trains and the others load its result.
     """
+    if train_archs is not None and len(train_archs) == 0:
+        raise ConfigError("pretrain: train_archs is empty; pass None to train on the whole space")
     torch.manual_seed(seed)
     generator = factory(space.graph).to(device)
-    path = _cache_path(space, generator, config, seed)
+    path = _cache_path(space, generator, config, seed, train_archs)
     if not config.cache:
-        return generator, _train(generator, space, config, seed, device)
+        return generator, _train(generator, space, config, seed, device, train_archs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -80,14 +91,19 @@ def pretrain(factory: Callable[[GraphSpec], torch.nn.Module], space: SearchSpace
             generator.load_state_dict(state["weights"])
             log.info("loaded pretrained generator %s", path)
             return generator, {**state["stats"], "cached": True, "path": str(path)}
-        stats = _train(generator, space, config, seed, device)
+        stats = _train(generator, space, config, seed, device, train_archs)
         with atomic_write(path) as f:
             torch.save({"weights": generator.state_dict(), "stats": stats}, f)
     return generator, {**stats, "cached": False, "path": str(path)}
 
 
 def _train(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfig, seed: int,
-           device: "str | torch.device") -> dict:
+           device: "str | torch.device", train_archs: Sequence[Arch] | None = None) -> dict:
+    if train_archs is None:
+        draw = space.sample
+    else:
+        def draw(n: int, rng: np.random.Generator) -> list[Arch]:
+            return [train_archs[i] for i in rng.integers(len(train_archs), size=n)]
     rng = np.random.default_rng(seed)
     torch_rng = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=tuple(config.betas))
@@ -97,7 +113,7 @@ def _train(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfi
     progress = tqdm(range(config.ticks), desc="pretraining generator", unit="tick")
     for tick in progress:
         for _ in range(steps_per_tick):
-            types, edges = graph_targets(space, space.sample(config.batch_size, rng))
+            types, edges = graph_targets(space, draw(config.batch_size, rng))
             z = torch.randn(config.batch_size, generator.latent_dim, generator=torch_rng).to(device)
             scores: GraphScores = generator(z)
             loss = scores.reconstruction_loss(types.to(device), edges.to(device)).mean()

@@ -31,7 +31,7 @@ from nasgen.search.oracle import incumbent_positions  # noqa: E402
 # (seed), have their own column (dataset, budget) or only change bookkeeping.
 _NOT_METHOD = {"seed", "benchmark.dataset", "search", "experiment", "resume", "budget", "name", "data_root",
                "device", "torch_threads", "hardware", "hardware.device", "hardware.limit_ms", "objective.cost_metric",
-               "objective.cost_limit"}
+               "objective.cost_limit", "variant"}
 _NOT_METHOD_PREFIXES = ("hydra", "evaluation")
 
 
@@ -91,7 +91,8 @@ def _load_run(history: Path) -> Run | None:
         if (run_dir / ".hydra" / "overrides.yaml").is_file() else []
     method = "?"
     if hydra_file.is_file():
-        method = yaml.safe_load(hydra_file.read_text())["hydra"]["runtime"]["choices"].get("search", "?")
+        choices = yaml.safe_load(hydra_file.read_text())["hydra"]["runtime"]["choices"]
+        method = choices.get("variant") or choices.get("search", "?")  # an AG-Net variant names the method
     keys = {o: o.split("=")[0].lstrip("+~") for o in overrides}
     extra = sorted(o for o, key in keys.items() if key not in _NOT_METHOD and not key.startswith(_NOT_METHOD_PREFIXES))
     with open(history, newline="") as f:

@@ -21,6 +21,17 @@ with each term divided by its largest value in the batch (at least 1) so that no
 dominate, the rank behind the weights is ``(rank_acc + joint * rank_cost)`` multiplied by
 ``penalty`` for infeasible architectures, and candidates are ranked the same way on the
 predicted values (with ``joint: false``: by predicted accuracy among predicted-feasible ones).
+
+Variants and ablations (paper Sec. 4.1, Tables 6-8):
+- a non-differentiable predictor (``predictor=xgb``: XGBoost on the binary architecture
+  vector) ranks the candidates while the generator is retrained on the weighted reconstruction
+  loss only; ``predictor=xgb_ranking`` adds a rank loss whose gradient reaches the generator
+  through blackbox differentiation (:mod:`nasgen.predictors.ranking`); ``predictor=oracle``
+  ranks the candidates by the benchmark itself (an upper bound);
+- ``weighting: uniform`` drops the latent space optimisation (no rank weights);
+- ``backprop: false`` trains the predictor on the queried architectures' binary vectors, so
+  no predictor gradient reaches the generator;
+- ``keep_top: k`` retrains on the ``k`` best queried architectures only (degenerate setting).
 """
 from __future__ import annotations
 
@@ -35,6 +46,8 @@ from torch import nn
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.predictors.oracle import BenchmarkPredictor
+from nasgen.predictors.ranking import blackbox_rank_loss
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
@@ -72,6 +85,33 @@ def _scaled(loss: torch.Tensor) -> torch.Tensor:
     return loss / loss.detach().max().clamp(min=1.0)
 
 
+def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, space: SearchSpace, archs: list[Arch],
+                     weights: np.ndarray, epochs: int, batch_size: int, torch_rng: torch.Generator,
+                     device: torch.device,
+                     loss: Callable[[GraphScores, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> float:
+    """Weighted retraining (Tripp et al. 2020, as in AG-Net): batches drawn in proportion to
+    ``weights`` and each sample's loss multiplied by its weight. ``loss(scores, reconstruction,
+    batch)`` gives the per-sample loss (default: the reconstruction loss); returns its mean."""
+    types, edges = (t.to(device) for t in graph_targets(space, archs))
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    generator.train()
+    total, count = 0.0, 0
+    for _ in range(epochs):
+        order = torch.multinomial(w, len(archs), replacement=True, generator=torch_rng)
+        for batch in order.split(batch_size):
+            z = torch.randn(len(batch), generator.latent_dim, generator=torch_rng).to(device)
+            scores: GraphScores = generator(z)
+            batch = batch.to(device)
+            gen_loss = scores.reconstruction_loss(types[batch], edges[batch])
+            per_sample = gen_loss if loss is None else loss(scores, gen_loss, batch)
+            batch_loss = (w.to(device)[batch] * per_sample).mean()
+            optimizer.zero_grad()
+            batch_loss.backward()
+            optimizer.step()
+            total, count = total + batch_loss.item(), count + 1
+    return total / max(count, 1)
+
+
 def _check_ranges(**values: tuple[float, float | None, float | None]) -> None:
     for name, (value, low, high) in values.items():
         if (low is not None and value < low) or (high is not None and value > high):
@@ -104,6 +144,9 @@ class AGNetSearch:
         joint: bool = False,
         accuracy_weight: float = 0.5,
         penalty: float = 1000.0,
+        weighting: str = "rank",
+        backprop: bool = True,
+        keep_top: int | None = None,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
@@ -117,6 +160,10 @@ class AGNetSearch:
         choose("search.decode", decode, ("sample", "argmax"))
         self.sample = decode == "sample"
         self.joint, self.accuracy_weight, self.penalty = joint, accuracy_weight, penalty
+        choose("search.weighting", weighting, ("rank", "uniform"))
+        self.weighting, self.backprop, self.keep_top = weighting, backprop, keep_top
+        if keep_top is not None:
+            _check_ranges(keep_top=(keep_top, 1, None))
         _check_ranges(initial_samples=(initial_samples, 1, None), top_k=(top_k, 1, None), epochs=(epochs, 0, None),
                       alpha=(alpha, 0.0, 1.0), rank_weight_k=(rank_weight_k, 0.0, None),
                       batch_size=(batch_size, 1, None), num_candidates=(num_candidates, 1, None),
@@ -133,7 +180,13 @@ class AGNetSearch:
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config,
                                                      self.seed, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
-        predictors = [self.make_predictor(space.graph.vector_dim).to(self.device)]
+        predictor = self.make_predictor(space.graph.vector_dim)
+        # A torch module learns jointly with the generator; anything else (XGBoost, the benchmark)
+        # is a separate surrogate fitted on the queried architectures.
+        surrogate = None if isinstance(predictor, nn.Module) else predictor
+        if surrogate is not None and uses_cost:
+            raise ConfigError("hardware-aware AG-Net needs differentiable predictors (predictor=mlp)")
+        predictors = [] if surrogate is not None else [predictor.to(self.device)]
         if uses_cost:
             predictors.append(self.make_predictor(space.graph.vector_dim).to(self.device))
         torch_rng = torch_generator(rng)
@@ -144,19 +197,28 @@ class AGNetSearch:
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(oracle.query(archs))
         while oracle.remaining > 0:
-            costs = oracle.costs(archs) if uses_cost else None
+            train_archs, train_values = self._training_set(archs, np.array(values), objective.maximize)
+            costs = oracle.costs(train_archs) if uses_cost else None
             # Costs are learnt relative to the largest queried cost: targets in [0, 1] on every
             # device, like the scaled accuracy, so neither predictor's gradient swamps the generator's.
             cost_scale = float(costs.max()) if uses_cost else 1.0
-            if uses_cost:
-                weights = constrained_rank_weights(np.array(values), costs, objective.feasible(costs),
+            if self.weighting == "uniform":
+                weights = np.ones(len(train_archs))
+            elif uses_cost:
+                weights = constrained_rank_weights(train_values, costs, objective.feasible(costs),
                                                    self.rank_weight_k, self.joint, self.penalty, objective.maximize)
             else:
-                weights = rank_weights(np.array(values), self.rank_weight_k, objective.maximize)
-            targets = [np.array(values) * self.target_scale] + ([costs / cost_scale] if uses_cost else [])
-            loss = self._retrain(generator, predictors, optimizer, space, archs, targets, weights, torch_rng)
-            candidates, predicted, decoded_valid = self._candidates(generator, predictors, space, oracle, rng,
-                                                                    torch_rng)
+                weights = rank_weights(train_values, self.rank_weight_k, objective.maximize)
+            targets = [train_values * self.target_scale] + ([costs / cost_scale] if uses_cost else [])
+            if surrogate is not None:
+                surrogate.fit(space.encode(train_archs), train_values, torch_rng)
+            loss = self._retrain(generator, predictors, optimizer, space, train_archs, targets, weights, torch_rng,
+                                 surrogate)
+            scored_by_generation = predictors if self.backprop else []
+            candidates, predicted, decoded_valid = self._candidates(generator, scored_by_generation, space, oracle,
+                                                                    rng, torch_rng)
+            if not scored_by_generation:
+                predicted = self._score_archs(predictor, space, oracle, candidates)[:, None]
             if uses_cost:
                 predicted_costs = predicted[:, 1] * cost_scale
                 rank = _penalised_rank(predicted[:, 0], predicted_costs, objective.feasible(predicted_costs),
@@ -177,40 +239,52 @@ class AGNetSearch:
             log.info("AG-Net iteration %d: %d queries, loss %.4f, %d candidates (validity %.3f), best so far %.3f",
                      len(self.stats["iterations"]), oracle.spent, loss, len(candidates), decoded_valid, best)
 
+    def _training_set(self, archs: list[Arch], values: np.ndarray, maximize: bool) -> tuple[list[Arch], np.ndarray]:
+        """All queried architectures, or with ``keep_top`` only the best ``keep_top`` of them."""
+        if self.keep_top is None or self.keep_top >= len(archs):
+            return archs, values
+        best = np.argsort(-values if maximize else values, kind="stable")[: self.keep_top]
+        return [archs[i] for i in best], values[best]
+
+    def _score_archs(self, predictor, space: SearchSpace, oracle: Oracle, archs: list[Arch]) -> np.ndarray:
+        """Predicted search metric of decoded architectures (surrogates and ``backprop: false``)."""
+        if isinstance(predictor, BenchmarkPredictor):
+            return oracle.peek(archs)
+        encoded = space.encode(archs)
+        if isinstance(predictor, nn.Module):
+            with torch.no_grad():
+                x = torch.as_tensor(encoded, dtype=torch.float32, device=self.device)
+                return predictor.eval()(x).cpu().numpy().astype(float)
+        return predictor.predict_mean(encoded)
+
     def _retrain(self, generator: nn.Module, predictors: list[nn.Module], optimizer: torch.optim.Optimizer,
                  space: SearchSpace, archs: list[Arch], targets: list[np.ndarray], weights: np.ndarray,
-                 torch_rng: torch.Generator) -> float:
-        """Weighted retraining: batches drawn in proportion to ``weights``, and each sample's
-        loss multiplied by its weight (Tripp et al. 2020, as in AG-Net). ``targets`` holds one
-        array per predictor: accuracy, then the cost in hardware-aware search."""
-        types, edges = (t.to(self.device) for t in graph_targets(space, archs))
+                 torch_rng: torch.Generator, surrogate=None) -> float:
+        """Weighted retraining of generator and predictors. ``targets`` holds one array per
+        predictor: accuracy, then the cost in hardware-aware search. With a ``surrogate``
+        instead of predictors the generator learns the reconstruction loss, plus the
+        surrogate's blackbox rank loss where it provides one."""
+        encoded = torch.as_tensor(space.encode(archs), dtype=torch.float32, device=self.device)
+        rank_lambda = getattr(surrogate, "blackbox_lambda", None)
         target_tensors = [torch.as_tensor(t, dtype=torch.float32, device=self.device) for t in targets]
-        w = torch.as_tensor(weights, dtype=torch.float32)
-        generator.train()
         for predictor in predictors:
             predictor.train()
-        total, count = 0.0, 0
-        for _ in range(self.epochs):
-            order = torch.multinomial(w, len(archs), replacement=True, generator=torch_rng)
-            for batch in order.split(self.batch_size):
-                z = torch.randn(len(batch), generator.latent_dim, generator=torch_rng).to(self.device)
-                scores: GraphScores = generator(z)
-                batch = batch.to(self.device)
-                gen_loss = scores.reconstruction_loss(types[batch], edges[batch])
-                pred_losses = [(predictor(scores.vector()) - target[batch]) ** 2
-                               for predictor, target in zip(predictors, target_tensors)]
-                if len(pred_losses) == 1:
-                    per_sample = (1 - self.alpha) * gen_loss + self.alpha * pred_losses[0]
-                else:
-                    acc_loss, cost_loss = map(_scaled, pred_losses)
-                    per_sample = (1 - self.alpha) * _scaled(gen_loss) + self.alpha * (
-                        self.accuracy_weight * acc_loss + (1 - self.accuracy_weight) * cost_loss)
-                loss = (w.to(self.device)[batch] * per_sample).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total, count = total + loss.item(), count + 1
-        return total / max(count, 1)
+
+        def loss(scores: GraphScores, gen_loss: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+            inputs = scores.vector() if self.backprop else encoded[batch]
+            pred_losses = [(predictor(inputs) - target[batch]) ** 2
+                           for predictor, target in zip(predictors, target_tensors)]
+            if surrogate is not None:
+                return gen_loss if rank_lambda is None else (1 - self.alpha) * gen_loss + self.alpha * \
+                    blackbox_rank_loss(surrogate, scores, target_tensors[0][batch], rank_lambda)
+            if len(pred_losses) == 1:
+                return (1 - self.alpha) * gen_loss + self.alpha * pred_losses[0]
+            acc_loss, cost_loss = map(_scaled, pred_losses)
+            return (1 - self.alpha) * _scaled(gen_loss) + self.alpha * (
+                self.accuracy_weight * acc_loss + (1 - self.accuracy_weight) * cost_loss)
+
+        return weighted_retrain(generator, optimizer, space, archs, weights, self.epochs, self.batch_size, torch_rng,
+                                self.device, loss)
 
     @torch.no_grad()
     def _candidates(self, generator: nn.Module, predictors: list[nn.Module], space: SearchSpace, oracle: Oracle,
@@ -226,7 +300,8 @@ class AGNetSearch:
             z = (torch.rand(self.decode_batch, generator.latent_dim, generator=torch_rng) * 2 - 1) * self.latent_bound
             scores = generator(z.to(self.device))
             vector = scores.vector()
-            predicted = torch.stack([predictor(vector) for predictor in predictors], dim=1).cpu().numpy()
+            predicted = torch.stack([predictor(vector) for predictor in predictors], dim=1).cpu().numpy() \
+                if predictors else np.empty((len(vector), 0))
             for arch, score in zip(scores.decode(space, self.sample, torch_rng), predicted):
                 decoded += 1
                 if arch is None:
@@ -245,6 +320,6 @@ class AGNetSearch:
             candidates += extra
             # Never preferred: the worst predicted accuracy and, under a constraint, an infeasible cost.
             worst = np.full((len(extra), len(predictors)), np.inf)
-            worst[:, 0] = -np.inf if oracle.objective.maximize else np.inf
+            worst[:, :1] = -np.inf if oracle.objective.maximize else np.inf
             predicted = np.concatenate([predicted, worst])
         return candidates, predicted, valid / max(decoded, 1)

@@ -132,6 +132,11 @@ class Oracle:
             raise ValueError("the objective has no cost_metric")
         return np.array([self._cost_of[self.space.key(a)] for a in archs])
 
+    def peek(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Search-metric values straight from the benchmark, neither paid nor recorded: only for
+        upper-bound ablations such as AG-Net with the benchmark as its predictor."""
+        return self.benchmark.query(list(archs), self.objective.search_metric)
+
     def scores(self, archs: Sequence[Arch]) -> np.ndarray:
         """Query ``archs`` and return :meth:`Objective.scores`: higher is better, ``-inf`` where
         the cost constraint is violated."""

@@ -1,0 +1,70 @@
+"""XGBoost regressor on the binary architecture vector (AG-Net's "XGB" predictor).
+
+Hyperparameters default to NASLib's XGBoost predictor (White et al., "How powerful are
+performance predictors in NAS?", NeurIPS 2021) with 500 boosting rounds. Targets are
+standardised for training, as the AG-Net authors did; predictions come back in the original scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xgboost
+
+from nasgen.errors import ConfigError, DataError
+
+
+class XGBPredictor:
+    """Gradient-boosted trees with the Surrogate interface: ``fit(x, y, generator)``,
+    ``predict(x) -> (mean, zeros)`` (no uncertainty) and ``predict_mean(x)``.
+
+    ``input_dim`` is accepted (and unused) so that the class can stand wherever a predictor
+    factory is called with the vector size, e.g. AG-Net's ``predictor`` config.
+    """
+
+    def __init__(self, input_dim: int | None = None, num_boost_round: int = 500, max_depth: int = 6,
+                 min_child_weight: float = 1.0, colsample_bytree: float = 1.0, colsample_bylevel: float = 1.0,
+                 learning_rate: float = 0.3, booster: str = "gbtree", objective: str = "reg:squarederror",
+                 eval_metric: str = "rmse", seed: int = 0, nthread: int = 1) -> None:
+        self.input_dim = input_dim
+        self.num_boost_round = num_boost_round
+        self.params = {"objective": objective, "eval_metric": eval_metric, "booster": booster,
+                       "max_depth": max_depth, "min_child_weight": min_child_weight,
+                       "colsample_bytree": colsample_bytree, "colsample_bylevel": colsample_bylevel,
+                       "learning_rate": learning_rate, "seed": seed, "nthread": nthread}
+        self.booster: xgboost.Booster | None = None
+
+    def fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator | None = None) -> None:
+        """Train on ``x`` ``[N, D]`` and targets ``y`` ``[N]``; the boosting seed is drawn from
+        ``generator`` when given (so a search's seed decides it), else the constructor's ``seed``."""
+        x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float64)
+        if len(x) == 0 or len(x) != len(y):
+            raise DataError(f"XGBPredictor.fit needs as many targets as inputs (at least one), got {len(x)} inputs "
+                            f"and {len(y)} targets")
+        self.mean, self.scale = float(y.mean()), float(y.std() or 1.0)
+        params = dict(self.params)
+        if generator is not None:
+            params["seed"] = int(torch.randint(2**31, (1,), generator=generator))
+        data = xgboost.DMatrix(x, label=(y - self.mean) / self.scale, nthread=params["nthread"])
+        self.booster = xgboost.train(params, data, num_boost_round=self.num_boost_round)
+
+    def predict_mean(self, x: np.ndarray) -> np.ndarray:
+        if self.booster is None:
+            raise DataError("XGBPredictor.predict called before fit")
+        standardised = self.booster.inplace_predict(np.asarray(x, dtype=np.float32))
+        return standardised.astype(np.float64) * self.scale + self.mean
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean = self.predict_mean(x)
+        return mean, np.zeros_like(mean)
+
+
+class XGBRankingPredictor(XGBPredictor):
+    """:class:`XGBPredictor` whose ranking of the generated graphs is also trained into the
+    generator through blackbox differentiation (AG-Net's "XGB + ranking",
+    :mod:`nasgen.predictors.ranking`); ``blackbox_lambda`` is the solver interpolation strength."""
+
+    def __init__(self, input_dim: int | None = None, blackbox_lambda: float = 2.0, **xgb_params) -> None:
+        super().__init__(input_dim, **xgb_params)
+        if blackbox_lambda <= 0:
+            raise ConfigError(f"blackbox_lambda must be positive, got {blackbox_lambda}")
+        self.blackbox_lambda = blackbox_lambda

@@ -1,0 +1,168 @@
+"""AG-Net variants and ablations: blackbox rank gradients, the training-set and weighting
+switches, the benchmark as predictor, and search in the pretrained generator's latent space."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nasgen.benchmarks import NB201Benchmark
+from nasgen.generators import AGNetGenerator
+from nasgen.generators.pretrain import PretrainConfig
+from nasgen.objective import Objective
+from nasgen.predictors import MLPPredictor, XGBPredictor, XGBRankingPredictor
+from nasgen.predictors.dngo import DNGO
+from nasgen.predictors.oracle import BenchmarkPredictor
+from nasgen.predictors.ranking import BlackboxRank, bit_sensitivity, blackbox_rank_loss, ranks
+from nasgen.search.ag_net import AGNetSearch
+from nasgen.search.latent_space import LatentSpaceSearch
+from nasgen.search.oracle import Oracle
+from nasgen.spaces import NB201Space
+
+SPACE = NB201Space()
+VALID, TEST = "cifar10/valid_acc@200", "cifar10/test_acc@200"
+# experiment=smoke's pretraining, so the CLI test below reuses the generator from the module cache
+QUICK = PretrainConfig(tick_size=5000, ticks=10, validity_samples=500, target_validity=0.97)
+
+
+@pytest.fixture(scope="module")
+def benchmark() -> NB201Benchmark:
+    return NB201Benchmark("cifar10")
+
+
+@pytest.fixture(scope="module")
+def generator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module, so the quick generator is pretrained once."""
+    return tmp_path_factory.mktemp("generators")
+
+
+@pytest.fixture
+def cache(generator_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NASGEN_CACHE", str(generator_cache))
+    return generator_cache
+
+
+def oracle(benchmark: NB201Benchmark, budget: int) -> Oracle:
+    return Oracle(SPACE, benchmark, Objective(VALID, TEST), budget=budget)
+
+
+def test_blackbox_rank_gradient_descent_sorts_the_scores():
+    target = torch.tensor([3.0, 1.0, 4.0, 2.0])
+    scores = torch.tensor([0.4, 0.3, 0.2, 0.1], requires_grad=True)
+    for _ in range(30):
+        loss = ((BlackboxRank.apply(scores, 2.0) - target) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            scores -= 0.05 * scores.grad
+        scores.grad.zero_()
+    assert torch.equal(ranks(scores.detach()), target)
+    assert torch.equal(ranks(torch.tensor([5.0, 9.0, 1.0])), torch.tensor([2.0, 1.0, 3.0]))
+
+
+def test_bit_sensitivity_of_a_linear_surrogate_is_its_weights():
+    weights = np.arange(6, dtype=float) - 2
+
+    class Linear:
+        def predict_mean(self, x: np.ndarray) -> np.ndarray:
+            return x @ weights
+
+    x = np.array([[1, 0, 1, 0, 0, 1], [0, 0, 0, 1, 1, 0]], dtype=float)
+    assert np.allclose(bit_sensitivity(Linear(), x), np.broadcast_to(weights, x.shape))
+
+
+def test_keep_top_retrains_on_the_best_architectures_only():
+    search = AGNetSearch(AGNetGenerator, MLPPredictor, keep_top=2)
+    archs = [SPACE.from_index(i) for i in range(4)]
+    kept, values = search._training_set(archs, np.array([1.0, 4.0, 3.0, 2.0]), maximize=True)
+    assert kept == [archs[1], archs[2]] and values.tolist() == [4.0, 3.0]
+    assert AGNetSearch(AGNetGenerator, MLPPredictor)._training_set(archs, np.ones(4), True)[0] == archs
+
+
+@pytest.mark.parametrize("backprop", [True, False])
+def test_without_backprop_no_predictor_gradient_reaches_the_generator(backprop: bool):
+    torch.manual_seed(0)
+    search = AGNetSearch(AGNetGenerator, MLPPredictor, alpha=1.0, epochs=1, backprop=backprop)
+    generator, predictor = AGNetGenerator(SPACE.graph), MLPPredictor(SPACE.graph.vector_dim)
+    before = [p.detach().clone() for p in generator.parameters()]
+    optimizer = torch.optim.Adam([*generator.parameters(), *predictor.parameters()], lr=1e-2)
+    archs = [SPACE.from_index(i) for i in range(0, 3200, 100)]
+    targets = [np.linspace(0.1, 0.9, len(archs))]
+    search._retrain(generator, [predictor], optimizer, SPACE, archs, targets, np.ones(len(archs)),
+                    torch.Generator().manual_seed(0))
+    moved = any(not torch.equal(a, b) for a, b in zip(before, generator.parameters()))
+    assert moved == backprop
+
+
+def test_benchmark_predictor_peeks_without_paying(benchmark: NB201Benchmark, cache: Path):
+    search_oracle = oracle(benchmark, 48)
+    archs = [SPACE.from_index(i) for i in (5, 6)]
+    assert np.allclose(search_oracle.peek(archs), benchmark.query(archs, VALID))
+    assert search_oracle.spent == 0
+    search = AGNetSearch(AGNetGenerator, BenchmarkPredictor, pretrain=QUICK, epochs=3, num_candidates=100)
+    search.run(SPACE, search_oracle, np.random.default_rng(0))
+    assert search_oracle.spent == 48
+    # with the true values as predictor, every batch after the random start beats the median cell
+    later = search_oracle.values(VALID)[16:]
+    assert np.median(later) > np.nanmedian(benchmark.column(VALID))
+
+
+@pytest.mark.parametrize("strategy,lso", [("random", False), ("local", False), ("bo", False), ("local", True)])
+def test_latent_space_search_spends_the_budget_deterministically(benchmark: NB201Benchmark, cache: Path,
+                                                                strategy: str, lso: bool):
+    def run() -> np.ndarray:
+        search_oracle = oracle(benchmark, 40)
+        LatentSpaceSearch(AGNetGenerator, QUICK, strategy=strategy, lso=lso, decode="sample" if lso else "argmax",
+                          surrogate=DNGO(hidden=(16,), epochs=20)).run(SPACE, search_oracle,
+                                                                       np.random.default_rng(1))
+        assert search_oracle.spent == 40
+        return search_oracle.values(VALID)
+
+    assert np.array_equal(run(), run())
+
+
+def test_xgb_rank_loss_reaches_the_generator(benchmark: NB201Benchmark):
+    archs = SPACE.sample(64, np.random.default_rng(0))
+    surrogate = XGBRankingPredictor(num_boost_round=30)
+    surrogate.fit(SPACE.encode(archs), benchmark.query(archs, VALID), torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    generator = AGNetGenerator(SPACE.graph)
+    scores = generator(torch.randn(32, generator.latent_dim))
+    loss = blackbox_rank_loss(surrogate, scores, torch.randn(32), surrogate.blackbox_lambda).mean()
+    loss.backward()
+    assert sum(float(p.grad.abs().sum()) for p in generator.parameters() if p.grad is not None) > 0
+
+
+@pytest.mark.parametrize("predictor", [XGBPredictor, XGBRankingPredictor])
+def test_ag_net_with_xgb_selects_with_the_surrogate_deterministically(benchmark: NB201Benchmark, cache: Path,
+                                                                       predictor: type):
+    def run() -> np.ndarray:
+        search_oracle = oracle(benchmark, 40)
+        AGNetSearch(AGNetGenerator, partial(predictor, num_boost_round=30), pretrain=QUICK, epochs=2,
+                    num_candidates=64).run(SPACE, search_oracle, np.random.default_rng(0))
+        assert search_oracle.spent == 40
+        return search_oracle.values(VALID)
+
+    assert np.array_equal(run(), run())
+
+
+def test_variant_sweep_and_report_name_each_variant(tmp_path: Path, generator_cache: Path):
+    """What a user runs: variants as a sweep axis, `nasgen report` labels the rows by variant."""
+    env = {**os.environ, "NASGEN_CACHE": str(generator_cache)}
+    run = subprocess.run([sys.executable, "-m", "nasgen.cli", "run", "-m", "experiment=smoke",
+                          "variant=ag_net_xgb_ranking,ag_net_wo_lso", "budget=24",
+                          "evaluation.summary.report_at=[24]", "hydra.sweep.dir=sweep"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = subprocess.run([sys.executable, "-m", "nasgen.cli", "report", "sweep", "--out", "report",
+                             "--budgets", "24"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stdout + report.stderr
+    with open(tmp_path / "report" / "report.csv", newline="") as f:
+        methods = {row["method"] for row in csv.DictReader(f)}
+    assert methods == {"ag_net_xgb_ranking", "ag_net_wo_lso"}
