@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from nasgen.generators.pretrain import PretrainConfig
+
+# experiment=smoke's generator pretraining (validity about 0.97 in about a minute): every test that
+# searches with AG-Net uses it through one session cache, so the suite pretrains it once per seed.
+QUICK_PRETRAIN = PretrainConfig(tick_size=5000, ticks=10, validity_samples=500, target_validity=0.97)
+
 
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:
@@ -23,3 +29,22 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "nasgen-cache"
     monkeypatch.setenv("NASGEN_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def quick_generator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``NASGEN_CACHE`` shared by the session for quickly pretrained generators (also those of
+    ``experiment=smoke`` runs through the CLI)."""
+    return tmp_path_factory.mktemp("quick-generators")
+
+
+@pytest.fixture(scope="session")
+def quick_pretrain_settings() -> PretrainConfig:
+    return QUICK_PRETRAIN
+
+
+@pytest.fixture
+def quick_pretrain(quick_generator_cache: Path, monkeypatch: pytest.MonkeyPatch) -> PretrainConfig:
+    """The quick pretraining settings, with ``NASGEN_CACHE`` on the session's generator cache."""
+    monkeypatch.setenv("NASGEN_CACHE", str(quick_generator_cache))
+    return QUICK_PRETRAIN

@@ -28,25 +28,11 @@ from nasgen.spaces import NB201Space
 
 SPACE = NB201Space()
 VALID, TEST = "cifar10/valid_acc@200", "cifar10/test_acc@200"
-# experiment=smoke's pretraining, so the CLI test below reuses the generator from the module cache
-QUICK = PretrainConfig(tick_size=5000, ticks=10, validity_samples=500, target_validity=0.97)
 
 
 @pytest.fixture(scope="module")
 def benchmark() -> NB201Benchmark:
     return NB201Benchmark("cifar10")
-
-
-@pytest.fixture(scope="module")
-def generator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the module, so the quick generator is pretrained once."""
-    return tmp_path_factory.mktemp("generators")
-
-
-@pytest.fixture
-def cache(generator_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NASGEN_CACHE", str(generator_cache))
-    return generator_cache
 
 
 def oracle(benchmark: NB201Benchmark, budget: int) -> Oracle:
@@ -100,12 +86,12 @@ def test_without_backprop_no_predictor_gradient_reaches_the_generator(backprop: 
     assert moved == backprop
 
 
-def test_benchmark_predictor_peeks_without_paying(benchmark: NB201Benchmark, cache: Path):
+def test_benchmark_predictor_peeks_without_paying(benchmark: NB201Benchmark, quick_pretrain: PretrainConfig):
     search_oracle = oracle(benchmark, 48)
     archs = [SPACE.from_index(i) for i in (5, 6)]
     assert np.allclose(search_oracle.peek(archs), benchmark.query(archs, VALID))
     assert search_oracle.spent == 0
-    search = AGNetSearch(AGNetGenerator, BenchmarkPredictor, pretrain=QUICK, epochs=3, num_candidates=100)
+    search = AGNetSearch(AGNetGenerator, BenchmarkPredictor, pretrain=quick_pretrain, epochs=3, num_candidates=100)
     search.run(SPACE, search_oracle, np.random.default_rng(0))
     assert search_oracle.spent == 48
     # with the true values as predictor, every batch after the random start beats the median cell
@@ -114,13 +100,14 @@ def test_benchmark_predictor_peeks_without_paying(benchmark: NB201Benchmark, cac
 
 
 @pytest.mark.parametrize("strategy,lso", [("random", False), ("local", False), ("bo", False), ("local", True)])
-def test_latent_space_search_spends_the_budget_deterministically(benchmark: NB201Benchmark, cache: Path,
-                                                                strategy: str, lso: bool):
+def test_latent_space_search_spends_the_budget_deterministically(benchmark: NB201Benchmark,
+                                                                quick_pretrain: PretrainConfig, strategy: str,
+                                                                lso: bool):
     def run() -> np.ndarray:
         search_oracle = oracle(benchmark, 40)
-        LatentSpaceSearch(AGNetGenerator, QUICK, strategy=strategy, lso=lso, decode="sample" if lso else "argmax",
-                          surrogate=DNGO(hidden=(16,), epochs=20)).run(SPACE, search_oracle,
-                                                                       np.random.default_rng(1))
+        search = LatentSpaceSearch(AGNetGenerator, quick_pretrain, strategy=strategy, lso=lso,
+                                   decode="sample" if lso else "argmax", surrogate=DNGO(hidden=(16,), epochs=20))
+        search.run(SPACE, search_oracle, np.random.default_rng(1))
         assert search_oracle.spent == 40
         return search_oracle.values(VALID)
 
@@ -140,11 +127,12 @@ def test_xgb_rank_loss_reaches_the_generator(benchmark: NB201Benchmark):
 
 
 @pytest.mark.parametrize("predictor", [XGBPredictor, XGBRankingPredictor])
-def test_ag_net_with_xgb_selects_with_the_surrogate_deterministically(benchmark: NB201Benchmark, cache: Path,
+def test_ag_net_with_xgb_selects_with_the_surrogate_deterministically(benchmark: NB201Benchmark,
+                                                                       quick_pretrain: PretrainConfig,
                                                                        predictor: type):
     def run() -> np.ndarray:
         search_oracle = oracle(benchmark, 40)
-        AGNetSearch(AGNetGenerator, partial(predictor, num_boost_round=30), pretrain=QUICK, epochs=2,
+        AGNetSearch(AGNetGenerator, partial(predictor, num_boost_round=30), pretrain=quick_pretrain, epochs=2,
                     num_candidates=64).run(SPACE, search_oracle, np.random.default_rng(0))
         assert search_oracle.spent == 40
         return search_oracle.values(VALID)
@@ -152,9 +140,9 @@ def test_ag_net_with_xgb_selects_with_the_surrogate_deterministically(benchmark:
     assert np.array_equal(run(), run())
 
 
-def test_variant_sweep_and_report_name_each_variant(tmp_path: Path, generator_cache: Path):
+def test_variant_sweep_and_report_name_each_variant(tmp_path: Path, quick_generator_cache: Path):
     """What a user runs: variants as a sweep axis, `nasgen report` labels the rows by variant."""
-    env = {**os.environ, "NASGEN_CACHE": str(generator_cache)}
+    env = {**os.environ, "NASGEN_CACHE": str(quick_generator_cache)}
     run = subprocess.run([sys.executable, "-m", "nasgen.cli", "run", "-m", "experiment=smoke",
                           "variant=ag_net_xgb_ranking,ag_net_wo_lso", "budget=24",
                           "evaluation.summary.report_at=[24]", "hydra.sweep.dir=sweep"],

@@ -1,6 +1,8 @@
 """AG-Net: rank weights, generator shapes and gradients, pretraining, and a real search."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,13 +17,11 @@ from nasgen.search.oracle import Oracle
 from nasgen.spaces import NB201Space
 
 SPACE = NB201Space()
-QUICK_PRETRAIN = PretrainConfig(tick_size=5000, ticks=10, validity_samples=1000, target_validity=0.95)
-
-
 @pytest.fixture(scope="module")
-def pretrained() -> AGNetGenerator:
-    generator, stats = pretrain(AGNetGenerator, SPACE, PretrainConfig(**{**QUICK_PRETRAIN.__dict__, "cache": False}),
-                                seed=0)
+def pretrained(quick_generator_cache: Path, quick_pretrain_settings: PretrainConfig) -> AGNetGenerator:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NASGEN_CACHE", str(quick_generator_cache))
+        generator, _ = pretrain(AGNetGenerator, SPACE, quick_pretrain_settings, seed=0)
     return generator
 
 
@@ -80,11 +80,11 @@ def test_pretrained_generator_is_cached_per_seed(isolated_cache):
     assert cached["path"] != other_stats["path"]
 
 
-def test_short_search_beats_the_space(isolated_cache):
+def test_short_search_beats_the_space(quick_pretrain: PretrainConfig):
     benchmark = NB201Benchmark("cifar10")
     objective = Objective("cifar10/valid_acc@200", "cifar10/test_acc@200")
     oracle = Oracle(SPACE, benchmark, objective, budget=48)
-    search = AGNetSearch(AGNetGenerator, MLPPredictor, pretrain=QUICK_PRETRAIN, epochs=5, num_candidates=50)
+    search = AGNetSearch(AGNetGenerator, MLPPredictor, pretrain=quick_pretrain, epochs=5, num_candidates=50)
     search.run(SPACE, oracle, np.random.default_rng(0))
     assert oracle.spent == 48
     assert len(search.stats["iterations"]) == 2

@@ -31,8 +31,13 @@ def without_wall_time(rows: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("runs")
+def workdir(tmp_path_factory: pytest.TempPathFactory, quick_generator_cache: Path) -> Path:
+    """Runs and their cache; the pretrained generators come from the session's quick cache."""
+    workdir = tmp_path_factory.mktemp("runs")
+    (quick_generator_cache / "generators").mkdir(exist_ok=True)
+    (workdir / "cache").mkdir()
+    (workdir / "cache" / "generators").symlink_to(quick_generator_cache / "generators")
+    return workdir
 
 
 @pytest.fixture(scope="module")

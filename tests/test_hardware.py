@@ -80,13 +80,13 @@ def test_penalised_rank_weights_follow_the_reference_ranking():
     assert np.allclose(weights, 1 / (k * 3 + np.array([0, 1, 2])))
 
 
-def test_constrained_ag_net_proposes_more_feasible_architectures(benchmark):
+def test_constrained_ag_net_proposes_more_feasible_architectures(benchmark, quick_pretrain: PretrainConfig):
     limit = 4.0
-    pretrain = PretrainConfig(tick_size=5000, ticks=10, validity_samples=1000, target_validity=0.95)
 
     def feasible_share_after_random_start(objective: Objective, **settings) -> tuple[float, AGNetSearch]:
         oracle = Oracle(SPACE, benchmark, objective, budget=80)
-        search = AGNetSearch(AGNetGenerator, MLPPredictor, pretrain=pretrain, epochs=5, num_candidates=50, **settings)
+        search = AGNetSearch(AGNetGenerator, MLPPredictor, pretrain=quick_pretrain, epochs=5, num_candidates=50,
+                             **settings)
         search.run(SPACE, oracle, np.random.default_rng(0))
         assert oracle.spent == 80
         return float((oracle.values(PIXEL3)[16:] <= limit).mean()), search
