@@ -41,7 +41,8 @@ def main() -> None:
 
     out = Path(args.summarize_only or args.out)
     if not args.summarize_only:
-        launch_sweep(["experiment=hw_nb201", f"seed=range({args.first_seed},{args.seeds})", *args.overrides], out, args.jobs)
+        launch_sweep(["experiment=hw_nb201", f"seed=range({args.first_seed},{args.seeds})", *args.overrides], out,
+                     args.jobs)
     write_report([out], out / "report", BUDGETS)
     header, rows = hardware_table(find_runs([out]))
     column = {name: i for i, name in enumerate(header)}
