@@ -15,12 +15,13 @@ import torch
 
 from nasgen.benchmarks import NB201Benchmark
 from nasgen.generators import AGNetGenerator
+from nasgen.generators.base import GraphScores
 from nasgen.generators.pretrain import PretrainConfig
 from nasgen.objective import Objective
 from nasgen.predictors import MLPPredictor, XGBPredictor, XGBRankingPredictor
 from nasgen.predictors.dngo import DNGO
 from nasgen.predictors.oracle import BenchmarkPredictor
-from nasgen.predictors.ranking import BlackboxRank, bit_sensitivity, blackbox_rank_loss, ranks
+from nasgen.predictors.ranking import BlackboxRank, blackbox_rank_loss, ranks, type_swap_gains
 from nasgen.search.ag_net import AGNetSearch
 from nasgen.search.latent_space import LatentSpaceSearch
 from nasgen.search.oracle import Oracle
@@ -40,7 +41,7 @@ def oracle(benchmark: NB201Benchmark, budget: int) -> Oracle:
 
 
 def test_blackbox_rank_gradient_descent_sorts_the_scores():
-    target = torch.tensor([3.0, 1.0, 4.0, 2.0])
+    target = torch.tensor([3.0, 1.0, 4.0, 2.0]) / 4
     scores = torch.tensor([0.4, 0.3, 0.2, 0.1], requires_grad=True)
     for _ in range(30):
         loss = ((BlackboxRank.apply(scores, 2.0) - target) ** 2).sum()
@@ -49,18 +50,38 @@ def test_blackbox_rank_gradient_descent_sorts_the_scores():
             scores -= 0.05 * scores.grad
         scores.grad.zero_()
     assert torch.equal(ranks(scores.detach()), target)
-    assert torch.equal(ranks(torch.tensor([5.0, 9.0, 1.0])), torch.tensor([2.0, 1.0, 3.0]))
+    assert torch.equal(ranks(torch.tensor([5.0, 9.0, 1.0])), torch.tensor([2.0, 1.0, 3.0]) / 3)
 
 
-def test_bit_sensitivity_of_a_linear_surrogate_is_its_weights():
-    weights = np.arange(6, dtype=float) - 2
+def test_type_swap_gains_of_a_linear_surrogate_are_weight_differences():
+    num_types, nodes = 3, 2
+    weights = np.arange(nodes * num_types + 1, dtype=float) - 2  # one edge bit at the end
+    node_types = np.array([[0, 2], [1, 1]])
+    vector = np.concatenate([np.eye(num_types)[node_types].reshape(2, -1), np.ones((2, 1))], axis=1)
+    gains = type_swap_gains(lambda v: v @ weights, node_types, vector, num_types)
+    blocks = weights[:-1].reshape(nodes, num_types)
+    expected = blocks[None] - blocks[np.arange(nodes), node_types][..., None]
+    assert np.allclose(gains, expected) and np.allclose(gains[np.arange(2)[:, None], np.arange(nodes), node_types], 0)
 
-    class Linear:
-        def predict_mean(self, x: np.ndarray) -> np.ndarray:
-            return x @ weights
 
-    x = np.array([[1, 0, 1, 0, 0, 1], [0, 0, 0, 1, 1, 0]], dtype=float)
-    assert np.allclose(bit_sensitivity(Linear(), x), np.broadcast_to(weights, x.shape))
+def test_rank_loss_pulls_operation_nodes_towards_the_surrogates_better_type():
+    """A sample ranked too low is pulled towards the type the surrogate prefers, never towards
+    the input or output type, and the first and last nodes are left alone."""
+    graph = SPACE.graph
+    preferred = 2  # the surrogate likes type 2 at every node
+    weights = np.zeros(graph.vector_dim)
+    weights[np.arange(graph.max_nodes) * graph.num_types + preferred] = 1.0
+    logits = torch.zeros(2, graph.max_nodes, graph.num_types)
+    logits[:, :, 1] = 1.0  # both samples: type 1 everywhere, so equal scores
+    logits[0, 1, 2] = 2.0  # sample 0: one node already of the preferred type, the higher score
+    logits.requires_grad_()
+    scores = GraphScores(node_logits=logits, edge_logits=torch.zeros(2, graph.num_edges))
+    targets = torch.tensor([0.0, 1.0])  # sample 1 should rank first
+    loss = blackbox_rank_loss(lambda v: v @ weights, scores, targets, lam=2.0)
+    assert torch.allclose(loss, torch.tensor([0.25, 0.25]))
+    loss.sum().backward()
+    step = -logits.grad[1]
+    assert (step[1:-1].argmax(-1) == preferred).all() and step[[0, -1]].abs().sum() == 0
 
 
 def test_keep_top_retrains_on_the_best_architectures_only():
@@ -121,7 +142,7 @@ def test_xgb_rank_loss_reaches_the_generator(benchmark: NB201Benchmark):
     torch.manual_seed(0)
     generator = AGNetGenerator(SPACE.graph)
     scores = generator(torch.randn(32, generator.latent_dim))
-    loss = blackbox_rank_loss(surrogate, scores, torch.randn(32), surrogate.blackbox_lambda).mean()
+    loss = surrogate.rank_loss(scores, torch.randn(32)).mean()
     loss.backward()
     assert sum(float(p.grad.abs().sum()) for p in generator.parameters() if p.grad is not None) > 0
 

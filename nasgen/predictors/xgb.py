@@ -11,6 +11,8 @@ import torch
 import xgboost
 
 from nasgen.errors import ConfigError, DataError
+from nasgen.generators.base import GraphScores
+from nasgen.predictors.ranking import blackbox_rank_loss
 
 
 class XGBPredictor:
@@ -47,11 +49,14 @@ class XGBPredictor:
         data = xgboost.DMatrix(x, label=(y - self.mean) / self.scale, nthread=params["nthread"])
         self.booster = xgboost.train(params, data, num_boost_round=self.num_boost_round)
 
-    def predict_mean(self, x: np.ndarray) -> np.ndarray:
+    def predict_standardised(self, x: np.ndarray) -> np.ndarray:
+        """Predictions in units of the training targets' standard deviation around their mean."""
         if self.booster is None:
             raise DataError("XGBPredictor.predict called before fit")
-        standardised = self.booster.inplace_predict(np.asarray(x, dtype=np.float32))
-        return standardised.astype(np.float64) * self.scale + self.mean
+        return self.booster.inplace_predict(np.asarray(x, dtype=np.float32)).astype(np.float64)
+
+    def predict_mean(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_standardised(x) * self.scale + self.mean
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = self.predict_mean(x)
@@ -68,3 +73,8 @@ class XGBRankingPredictor(XGBPredictor):
         if blackbox_lambda <= 0:
             raise ConfigError(f"blackbox_lambda must be positive, got {blackbox_lambda}")
         self.blackbox_lambda = blackbox_lambda
+
+    def rank_loss(self, scores: GraphScores, targets: torch.Tensor) -> torch.Tensor:
+        """Per-sample rank loss of generated graphs against their paired targets, differentiable
+        into the generator's ``scores``."""
+        return blackbox_rank_loss(self.predict_standardised, scores, targets, self.blackbox_lambda)

@@ -47,7 +47,6 @@ from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
 from nasgen.predictors.oracle import BenchmarkPredictor
-from nasgen.predictors.ranking import blackbox_rank_loss
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
@@ -265,7 +264,7 @@ class AGNetSearch:
         instead of predictors the generator learns the reconstruction loss, plus the
         surrogate's blackbox rank loss where it provides one."""
         encoded = torch.as_tensor(space.encode(archs), dtype=torch.float32, device=self.device)
-        rank_lambda = getattr(surrogate, "blackbox_lambda", None)
+        rank_loss = getattr(surrogate, "rank_loss", None)
         target_tensors = [torch.as_tensor(t, dtype=torch.float32, device=self.device) for t in targets]
         for predictor in predictors:
             predictor.train()
@@ -275,8 +274,8 @@ class AGNetSearch:
             pred_losses = [(predictor(inputs) - target[batch]) ** 2
                            for predictor, target in zip(predictors, target_tensors)]
             if surrogate is not None:
-                return gen_loss if rank_lambda is None else (1 - self.alpha) * gen_loss + self.alpha * \
-                    blackbox_rank_loss(surrogate, scores, target_tensors[0][batch], rank_lambda)
+                return gen_loss if rank_loss is None else \
+                    (1 - self.alpha) * gen_loss + self.alpha * rank_loss(scores, target_tensors[0][batch])
             if len(pred_losses) == 1:
                 return (1 - self.alpha) * gen_loss + self.alpha * pred_losses[0]
             acc_loss, cost_loss = map(_scaled, pred_losses)
