@@ -60,7 +60,9 @@ def type_swap_gains(predict: Predict, node_types: np.ndarray, vector: np.ndarray
         block = swapped[:, k, :, k * num_types:(k + 1) * num_types]
         block[:] = np.eye(num_types, dtype=vector.dtype)
     predicted = predict(swapped.reshape(-1, vector.shape[1])).reshape(rows, nodes, num_types)
-    return predicted - predict(vector)[:, None, None]
+    # Swapping node 0 to its own type leaves the graph as it is: that entry is f(graph).
+    unchanged = predicted[np.arange(rows), 0, node_types[:, 0]]
+    return predicted - unchanged[:, None, None]
 
 
 def blackbox_rank_loss(predict: Predict, scores: GraphScores, targets: torch.Tensor, lam: float) -> torch.Tensor:
