@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -19,10 +20,12 @@ import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import nasgen.rundir  # noqa: F401  (registers the nasgen.fresh_dir resolver the config uses)
 from nasgen.errors import NasgenError
 
 log = logging.getLogger("nasgen")
 USAGE = __doc__.strip()
+INTERRUPTED = 128 + signal.SIGINT  # the shell's exit status for a process stopped by Ctrl-C
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
@@ -35,6 +38,9 @@ def _hydra_run(cfg: DictConfig) -> float | None:
     except NasgenError as exc:
         log.error("%s", exc)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the pipeline has saved results.json as interrupted
+        log.error("interrupted; resume with `nasgen resume %s`", hydra_cfg.runtime.output_dir)
+        raise SystemExit(INTERRUPTED) from None
     best = results.get("best") or {}
     return best.get(results["protocol"]["report_metric"])  # for Hydra sweepers
 
@@ -51,9 +57,11 @@ def _resume(args: list[str]) -> int:
         return 2
     run_dir = Path(args[0])
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    if not overrides_file.is_file():
-        print(f"nasgen: error: {run_dir} is not a nasgen run directory (no .hydra/overrides.yaml)", file=sys.stderr)
+    if not overrides_file.is_file() or not (run_dir / ".hydra" / "config.yaml").is_file():
+        print(f"nasgen: error: {run_dir} is not a nasgen run directory (no .hydra/overrides.yaml and "
+              f".hydra/config.yaml)", file=sys.stderr)
         return 1
+    # the composed config is checked against the saved one (nasgen.rundir.RunDirectories)
     previous = [o for o in yaml.safe_load(overrides_file.read_text()) or []
                 if not o.startswith(("hydra.run.dir=", "resume="))]
     return _run([*previous, *args[1:], f"hydra.run.dir={run_dir}", "resume=true"])
@@ -83,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    # SIGTERM (SLURM's time limit, `timeout`, `kill`) stops a run like Ctrl-C: results.json says
+    # "interrupted" and the run can be resumed
+    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if command == "run":
             return _run(rest)
@@ -97,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     except NasgenError as exc:
         print(f"nasgen: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before a run directory exists (a run reports its own, see _hydra_run)
+        print("nasgen: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     print(f"nasgen: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

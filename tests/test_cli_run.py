@@ -74,7 +74,8 @@ def test_killed_run_resumes_without_repeating_paid_queries(smoke_run: Path, work
     killed = workdir / "killed"
     killed.mkdir()
     (killed / ".hydra").mkdir()
-    (killed / ".hydra" / "overrides.yaml").write_text((smoke_run / ".hydra" / "overrides.yaml").read_text())
+    for name in ("overrides.yaml", "config.yaml"):
+        (killed / ".hydra" / name).write_text((smoke_run / ".hydra" / name).read_text())
     full = (smoke_run / "history.csv").read_text().splitlines(keepends=True)
     (killed / "history.csv").write_text("".join(full[:21]))  # header + 20 paid queries
 

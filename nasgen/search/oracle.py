@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Hashable, Sequence
@@ -32,11 +33,19 @@ def incumbent_positions(scores: np.ndarray, maximize: bool = True) -> np.ndarray
     return np.maximum.accumulate(np.where(improved, np.arange(len(scores)), 0)).astype(int)
 
 
-def _complete(row: dict) -> bool:
+def _parse_row(line: bytes, columns: list[str], metrics: Sequence[str]) -> dict | None:
+    """The row in one terminated line of a history, or ``None`` if it is not a complete row."""
     try:
-        return all(value not in (None, "") for value in row.values()) and float(row["wall_time_s"]) >= 0
-    except ValueError:
-        return False
+        fields = next(csv.reader([line.decode()]))
+        row = dict(zip(columns, fields))
+        if len(fields) != len(columns) or not row["arch"] or float(row["wall_time_s"]) < 0:
+            return None
+        int(row["query"])
+        for metric in metrics:
+            float(row[metric])
+    except (ValueError, StopIteration):
+        return None
+    return row
 
 
 class BudgetExhausted(Exception):
@@ -60,27 +69,54 @@ class Oracle:
     # -- history on disk ----------------------------------------------------------------
     def _open(self, path: Path) -> None:
         if path.is_file() and path.stat().st_size > 0:
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames != self.columns:
-                    raise DataError(f"{path} was written with columns {reader.fieldnames}, this run records "
-                                    f"{self.columns}; resume with the same config or use a new run directory")
-                rows = list(reader)
-            if rows and not _complete(rows[-1]):  # the run was killed while writing its last row
-                rows.pop()
-                with atomic_write(path, "w") as f:
-                    writer = csv.DictWriter(f, self.columns, lineterminator="\r\n")
-                    writer.writeheader()
-                    writer.writerows(rows)
-            for row in rows:
-                self._replay[self.space.key(self.space.from_str(row["arch"]))] = row
+            for row in self._read_history(path):
+                key = self.space.key(self.space.from_str(row["arch"]))
+                if key in self._replay:
+                    raise DataError(f"{path} holds the architecture of query {self._replay[key]['query']} again in "
+                                    f"query {row['query']}: it was written by two runs at once; start a new run")
+                self._replay[key] = row
             log.info("resuming: %d paid queries in %s will be replayed, not re-queried", len(self._replay), path)
             self._file = open(path, "a", newline="")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", newline="")
-            csv.writer(self._file).writerow(self.columns)
-            self._file.flush()
+            self._append(self.columns)
+
+    def _read_history(self, path: Path) -> list[dict]:
+        """The complete rows of a history. A row is complete when its line ends: a killed run
+        may leave its last row without one (cut anywhere, even inside the last number), and
+        that row is dropped from the file so the next row starts on a line of its own. Any
+        other malformed line means the file was damaged, and is refused.
+
+        An earlier version parsed the file with ``csv.DictReader`` and kept a last row whose
+        values all parsed: a row cut inside its last field passed, and the next row written
+        was fused onto it."""
+        data = path.read_bytes()
+        complete_end = data.rfind(b"\n") + 1  # everything after the last line end is a torn row
+        lines = data[:complete_end].splitlines()
+        header = next(csv.reader([lines[0].decode(errors="replace")])) if lines else []
+        if header != self.columns:
+            raise DataError(f"{path} was written with columns {header}, this run records "
+                            f"{self.columns}; resume with the same config or use a new run directory")
+        rows = []
+        for number, line in enumerate(lines[1:], start=2):
+            row = _parse_row(line, self.columns, self.objective.metrics)
+            if row is None:
+                raise DataError(f"line {number} of {path} is not a complete history row; the file was "
+                                f"damaged: start a new run")
+            rows.append(row)
+        if complete_end < len(data):  # the run was killed while writing its last row
+            log.warning("dropping the unfinished last row of %s; that query will be paid again", path)
+            with atomic_write(path, "wb") as f:
+                f.write(data[:complete_end])
+        return rows
+
+    def _append(self, fields: list) -> None:
+        """Write one line of the history and push it to disk: a row that is in the file is paid
+        for, whatever happens to the process or the machine next."""
+        csv.writer(self._file).writerow(fields)
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if self._file is not None:
@@ -152,8 +188,7 @@ class Oracle:
         if self.objective.cost_metric:
             self._cost_of[key] = values[self.objective.cost_metric]
         if write and self._file is not None:
-            csv.writer(self._file).writerow([record[c] for c in self.columns])
-            self._file.flush()
+            self._append([record[c] for c in self.columns])
 
     # -- summaries --------------------------------------------------------------------
     def values(self, metric: str) -> np.ndarray:
