@@ -32,7 +32,7 @@ from nasgen.errors import ConfigError, DataError, NasgenError
 
 LOCK_NAME = ".nasgen.lock"
 # settings that change how a run computes, never what it searches or records
-RESUME_MAY_CHANGE = ("device", "torch_threads", "resume")
+RESUME_MAY_CHANGE = ("device", "torch_threads")
 
 
 def _unwritable(folder: Path, exc: OSError) -> DataError:
@@ -90,8 +90,8 @@ _owned: dict[Path, int] = {}  # run dirs this process holds the lock of -> lock 
 @contextmanager
 def owned(run_dir: "str | os.PathLike") -> Iterator[None]:
     """Hold the owner lock of ``run_dir`` for the block; raises :class:`DataError` if another
-    process holds it. Re-entrant within one process (the CLI takes the lock before Hydra writes
-    into the folder, the pipeline again around the search)."""
+    process holds it. Re-entrant within one process (a run takes it before Hydra writes into
+    the folder, and again when its job starts, as each job of a sweep does)."""
     key = Path(run_dir).resolve()
     if key in _owned:
         yield
@@ -121,14 +121,14 @@ def owned(run_dir: "str | os.PathLike") -> Iterator[None]:
 
 def resume_differences(composed: DictConfig, saved_file: Path) -> list[str]:
     """The settings (dotted keys, ``old -> new``) in which ``composed`` would search differently
-    from the run saved in ``saved_file``; :data:`RESUME_MAY_CHANGE` does not count."""
+    from the run saved in ``saved_file``; :data:`RESUME_MAY_CHANGE` and ``resume`` do not count."""
     saved = OmegaConf.to_container(OmegaConf.load(saved_file), resolve=False)
     now = OmegaConf.to_container(composed, resolve=False)
     now.pop("hydra", None)
     differences: list[str] = []
 
     def compare(old: Any, new: Any, key: str) -> None:
-        if key in RESUME_MAY_CHANGE:
+        if key in (*RESUME_MAY_CHANGE, "resume"):
             return
         if isinstance(old, dict) and isinstance(new, dict):
             for name in sorted(set(old) | set(new), key=str):
@@ -191,5 +191,5 @@ class RunDirectories(Callback):
         differences = resume_differences(config, saved)
         if differences:
             raise ConfigError(f"resuming {run_dir} would change what was searched ({'; '.join(differences)}); "
-                              f"only {', '.join(RESUME_MAY_CHANGE[:-1])} may change on resume: start a new run "
+                              f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume: start a new run "
                               f"with `nasgen run` instead")

@@ -2,7 +2,8 @@
 
 Every query passes the :class:`Oracle`: it counts queries against the budget, serves
 isomorphic duplicates from memory at no cost, and appends each paid query to
-``history.csv`` as it happens (one row per query, one column per recorded metric).
+``history.csv`` as it happens (one row per query, one column per recorded metric, each row
+pushed to disk before the search goes on).
 When a run directory already holds a history (a killed run being resumed), those
 queries are replayed from disk instead of being paid again.
 """
