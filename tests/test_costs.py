@@ -136,7 +136,8 @@ def test_benchmark_with_cost_tables(shared_benchmarks, tmp_path):
     write_hwnas_pickle(tmp_path / "HW-NAS-Bench-v1_0.pickle")
     user = tmp_path / "mine.csv"
     user.write_text(f"arch,jetson\n{arch_str(0)},3.5\n{arch_str(9)},1.25\n")
-    costs = ["hwnasbench", {"source": "help", "path": str(shared_benchmarks / HELP)}, {"source": "csv", "path": str(user)}]
+    costs = ["hwnasbench", {"source": "help", "path": str(shared_benchmarks / HELP)},
+             {"source": "csv", "path": str(user)}]
     # A CSV of two architectures is refused when the benchmark is built, naming file, metric and extent.
     with pytest.raises(DataError, match=r"mine.csv is incomplete: 2 of 15625 architectures have values for "
                                         r"latency/jetson_ms \(e.g. no latency/jetson_ms for index 1, 2, 3, 4, 5"):

@@ -17,7 +17,6 @@ from hydra.utils import instantiate
 from nasgen.benchmarks.nb201 import NB201Benchmark
 from nasgen.benchmarks.robustness import CORRUPTIONS, RobustnessBenchmark
 from nasgen.errors import ConfigError, DataError
-from nasgen.evaluation.robustness import summarise
 from nasgen.evaluation.design_analysis import (
     DesignAnalysis,
     by_kernel_parameters,
@@ -25,6 +24,7 @@ from nasgen.evaluation.design_analysis import (
     neighbour_table,
     top_at_kernel_parameters,
 )
+from nasgen.evaluation.robustness import summarise
 from nasgen.objective import Objective
 from nasgen.search.oracle import Oracle
 from nasgen.search.random_search import RandomSearch

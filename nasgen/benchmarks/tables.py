@@ -95,7 +95,8 @@ class MetricTable:
         by_count: dict[int, list[str]] = {}
         for metric, count in sorted(partial.items()):
             by_count.setdefault(count, []).append(metric)
-        parts = [f"{count} of {rows} architectures have values for {_list(metrics)}" for count, metrics in sorted(by_count.items())]
+        parts = [f"{count} of {rows} architectures have values for {_list(metrics)}"
+                 for count, metrics in sorted(by_count.items())]
         sparsest = min(partial, key=partial.__getitem__)
         missing = np.flatnonzero(np.isnan(self.column(sparsest)))
         return (f"{self.name} is incomplete: {'; '.join(parts)} (e.g. no {sparsest} for index "
