@@ -164,11 +164,19 @@ def seed_consistent(values_by_seed: Mapping[int, float]) -> float:
     return float(np.mean(values))
 
 
-def query_seconds(run: Mapping, epochs: int) -> float:
+def _train_seconds(run: Mapping, epochs: int) -> float | None:
+    """Training time of all ``epochs`` of ``run``; ``None`` where the record has no times."""
+    times = run.get("train_times") or {}
+    return sum(times[i] for i in range(epochs)) if all(i in times for i in range(epochs)) else None
+
+
+def query_seconds(run: Mapping, epochs: int) -> float | None:
     """What NATS-Bench's ``simulate_train_eval`` charges for a query answered by ``run``: the
-    training time of all ``epochs`` plus one validation pass (mean ``x-valid`` time per epoch)."""
-    train = sum(run["train_times"][i] for i in range(epochs))
-    return train + sum(run["eval_times"][f"x-valid@{i}"] for i in range(epochs)) / epochs
+    training time of all ``epochs`` plus one validation pass (mean ``x-valid`` time per epoch);
+    ``None`` where the record has no times (the metric is then missing for that architecture)."""
+    train = _train_seconds(run, epochs)
+    valid = [(run.get("eval_times") or {}).get(f"x-valid@{i}") for i in range(epochs)]
+    return None if train is None or None in valid else train + sum(valid) / epochs
 
 
 def _add_record(record: Mapping, columns: dict[str, np.ndarray]) -> None:
@@ -180,9 +188,10 @@ def _add_record(record: Mapping, columns: dict[str, np.ndarray]) -> None:
     training time of the runs that produced ``{dataset}/test_acc@{epochs}`` (for CIFAR-10 the
     ``cifar10`` runs on train+valid, about twice as long). Values are means over seeds.
     """
-    def put(name: str, index: int, values: list[float]) -> None:
-        if values:
-            columns.setdefault(name, np.full(NUM_ARCHS, np.nan))[index] = float(np.mean(values))
+    def put(name: str, index: int, values: list[float | None]) -> None:
+        known = [v for v in values if v is not None]
+        if known:
+            columns.setdefault(name, np.full(NUM_ARCHS, np.nan))[index] = float(np.mean(known))
 
     for hp, epochs in (("12", 12), ("200", 200)):
         info = record[hp]
@@ -198,16 +207,14 @@ def _add_record(record: Mapping, columns: dict[str, np.ndarray]) -> None:
             if split == "valid":
                 put(f"{ds}/train_seconds@{epochs}", index, [query_seconds(run, epochs) for run in split_runs])
             else:
-                put(f"{ds}/test_run_train_seconds@{epochs}", index,
-                    [sum(run["train_times"][i] for i in range(epochs)) for run in split_runs])
-        if epochs == 200:
-            for ds in DATASETS:
-                own = runs.get(ds, {})
-                if own:
-                    columns.setdefault(f"{ds}/flops_M", np.full(NUM_ARCHS, np.nan))[index] = \
-                        seed_consistent({seed: run["flop"] for seed, run in own.items()})
-                    columns.setdefault(f"{ds}/params_M", np.full(NUM_ARCHS, np.nan))[index] = \
-                        seed_consistent({seed: run["params"] for seed, run in own.items()})
+                put(f"{ds}/test_run_train_seconds@{epochs}", index, [_train_seconds(run, epochs) for run in split_runs])
+        if epochs != 200:
+            continue
+        for ds in DATASETS:  # FLOPs and parameters of the dataset's own runs, as get_cost_info
+            own = runs.get(ds)
+            if own:
+                for name, field in (("flops_M", "flop"), ("params_M", "params")):
+                    put(f"{ds}/{name}", index, [seed_consistent({seed: run[field] for seed, run in own.items()})])
 
 
 def _nats_records(path: Path) -> tuple[list[str], int, Iterator[tuple[str, Mapping]]]:
