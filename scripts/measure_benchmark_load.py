@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NATS_FIXTURE = "nb201/nats_fixture/NATS-tss-v1_0-3ffb9-simple"
+NATS_FIXTURE_RECORDS = (0, 11, 284)
 
 
 def _peak_rss_mb() -> float:
@@ -47,6 +48,8 @@ def child(case: str, metric: str, nats: str, trace: bool) -> dict[str, float]:
         return result
 
     archs = NB201Space().enumerate()  # the caller's arch list is not part of the table's cost
+    if case == "nats":  # the fixture holds three records: query those
+        archs = [archs[i] for i in NATS_FIXTURE_RECORDS]
     rss_before = _peak_rss_mb()
     if trace:
         tracemalloc.start()
@@ -54,7 +57,7 @@ def child(case: str, metric: str, nats: str, trace: bool) -> dict[str, float]:
     if case == "bundled":
         bench = NB201Benchmark(source="bundled")
     else:
-        bench = NB201Benchmark(source="nats", path=nats)
+        bench = NB201Benchmark(source="nats", path=nats, allow_partial=True)
     queried_at = time.perf_counter()
     values = bench.query(archs, metric)
     done = time.perf_counter()
@@ -107,7 +110,7 @@ def main() -> None:
         sys.exit(f"NATS-Bench fixture not found: {nats} (pass --shared)")
 
     print(f"{args.repeats} fresh-process runs each, medians; "
-          f"metric {args.metric} for all 15,625 archs\n")
+          f"metric {args.metric} for all 15,625 archs (b: the fixture's 3 records)\n")
     with tempfile.TemporaryDirectory(prefix="nasgen-measure-") as tmp:
         env = {**os.environ, "NASGEN_CACHE": tmp}
         cases = (("bundled", "(a) bundled table"),

@@ -4,12 +4,13 @@ from __future__ import annotations
 import bz2
 import csv
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nasgen.benchmarks.nb201 import NB201Benchmark, build_cache
+from nasgen.benchmarks.nb201 import NATS_FILENAME, NB201Benchmark, build_cache, columns_from_nats, seed_consistent
 from nasgen.benchmarks.tables import MetricTable, write_table
 from nasgen.errors import ConfigError, DataError
 from nasgen.spaces.nb201 import NB201Space
@@ -112,8 +113,113 @@ def test_nats_import_equals_pickles(nats_dir):
         assert np.flatnonzero(~np.isnan(column)).tolist() == list(RECORDED)
 
 
+def nats_runs(nats_dir: Path, index: int, epochs: int, nats_dataset: str) -> list[dict]:
+    with bz2.open(nats_dir / f"{index:06d}.pickle.pbz2", "rb") as f:
+        results = pickle.load(f)[str(epochs)]["all_results"]
+    return [run for (d, _), run in results.items() if d == nats_dataset]
+
+
+@pytest.mark.parametrize("epochs", [12, 200])
+def test_query_cost_is_the_cost_of_the_searched_run(nats_dir, epochs):
+    """train_seconds is what NATS-Bench's simulate_train_eval charges for a query of the valid
+    accuracy: training on the split that produced it plus one validation pass, not the
+    train+valid run behind cifar10's test accuracy (issue 15, item 4)."""
+    table = MetricTable(build_cache("nats", nats_dir))
+    for dataset, valid_run in (("cifar10", "cifar10-valid"), ("cifar100", "cifar100"),
+                               ("ImageNet16-120", "ImageNet16-120")):
+        for index in RECORDED:
+            charged = [sum(r["train_times"].values()) + sum(r["eval_times"][f"x-valid@{e}"] for e in range(epochs))
+                       / epochs for r in nats_runs(nats_dir, index, epochs, valid_run)]
+            assert table.column(f"{dataset}/train_seconds@{epochs}")[index] == pytest.approx(np.mean(charged), rel=1e-6)
+            test_run = "cifar10" if dataset == "cifar10" else dataset
+            trained = [sum(r["train_times"].values()) for r in nats_runs(nats_dir, index, epochs, test_run)]
+            assert table.column(f"{dataset}/test_run_train_seconds@{epochs}")[index] == pytest.approx(
+                np.mean(trained), rel=1e-6)
+    if epochs == 200:  # the numbers of the issue: 1447 s charged for index 0, not the 2888 s of train+valid
+        assert table.column("cifar10/train_seconds@200")[0] == pytest.approx(1447, abs=0.5)
+        assert table.column("cifar10/test_run_train_seconds@200")[0] == pytest.approx(2888, abs=0.5)
+
+
+def test_flops_and_params_follow_seed_888_where_seeds_disagree():
+    # NATS-Bench's ArchResults.get_compute_costs: mean where the seeds agree to 5 decimals, else seed 888.
+    assert seed_consistent({777: 1.5, 888: 2.0, 999: 1.5}) == 2.0
+    assert seed_consistent({777: 1.000001, 888: 1.000003}) == pytest.approx(1.000002)
+    assert seed_consistent({777: 1.0, 999: 3.0}) == 2.0  # no seed 888 to follow: the official API fails here
+
+
+def single_file_archive(nats_dir: Path, path: Path, indices=RECORDED) -> Path:
+    """The official single-file layout (what fast_mode=False reads), assembled from the real records."""
+    with bz2.open(nats_dir / "meta.pickle.pbz2", "rb") as f:
+        meta = pickle.load(f)
+    infos = {}
+    for index in indices:
+        with bz2.open(nats_dir / f"{index:06d}.pickle.pbz2", "rb") as f:
+            infos[index] = pickle.load(f)
+    archive = {"meta_archs": meta["meta_archs"], "total_archs": meta["total_archs"], "arch2infos": infos,
+               "evaluated_indexes": set(indices)}
+    with bz2.open(path, "wb") as f:
+        pickle.dump(archive, f, protocol=4)
+    return path
+
+
+def test_single_file_archive_equals_the_folder(nats_dir, tmp_path):
+    single = single_file_archive(nats_dir, tmp_path / NATS_FILENAME)
+    from_folder, from_file = columns_from_nats(nats_dir), columns_from_nats(single)
+    assert sorted(from_file) == sorted(from_folder)
+    for metric, column in from_folder.items():
+        np.testing.assert_array_equal(from_file[metric], column, err_msg=metric)
+    # Found under the data root when the fast-mode folder is absent.
+    bench = NB201Benchmark(source="nats", data_root_dir=str(tmp_path), allow_partial=True)
+    assert bench.table.provenance["path"] == str(single)
+    assert bench.query([bench.space.from_index(11)], "cifar10/valid_acc@200")[0] == pytest.approx(
+        nats_mean(nats_dir, 11, "cifar10", "valid", 200), rel=1e-6)
+
+
+def test_a_file_that_is_no_archive_is_named_as_such(tmp_path):
+    path = tmp_path / "other.pickle.pbz2"
+    with bz2.open(path, "wb") as f:
+        pickle.dump({"meta_archs": []}, f)
+    with pytest.raises(DataError) as info:
+        NB201Benchmark(source="nats", path=str(path))
+    message = str(info.value)
+    assert f"{path} is not the NATS-Bench tss single-file archive" in message
+    assert "lacks arch2infos, evaluated_indexes" in message and f"{path}/meta" not in message
+
+
+def partial_folder(nats_dir: Path, folder: Path, indices) -> Path:
+    folder.mkdir()
+    for name in ["meta", *(f"{i:06d}" for i in indices)]:
+        shutil.copy2(nats_dir / f"{name}.pickle.pbz2", folder / f"{name}.pickle.pbz2")
+    return folder
+
+
+def test_records_added_to_a_folder_are_imported(nats_dir, tmp_path):
+    folder = partial_folder(nats_dir, tmp_path / "archive", RECORDED[:2])
+    first = MetricTable(build_cache("nats", folder))
+    assert np.isnan(first.column("cifar10/valid_acc@200")[284])
+    shutil.copy2(nats_dir / "000284.pickle.pbz2", folder / "000284.pickle.pbz2")
+    again = build_cache("nats", folder)
+    assert again == first.path  # one cache entry per source, rebuilt in place
+    assert MetricTable(again).column("cifar10/valid_acc@200")[284] == pytest.approx(
+        nats_mean(nats_dir, 284, "cifar10", "valid", 200), rel=1e-6)
+
+
+def test_partial_benchmark_is_refused_when_loaded(nats_dir, tmp_path):
+    folder = partial_folder(nats_dir, tmp_path / "archive", [11])
+    with pytest.raises(DataError) as info:
+        NB201Benchmark(source="nats", path=str(folder))
+    message = str(info.value)
+    # All 30 metrics of the archive (accuracies, costs, FLOPs, parameters) lack 15,624 architectures.
+    assert "1 of 15625 architectures have values for ImageNet16-120/flops_M" in message
+    assert "and 26 more metrics" in message and "index 0, 1, 2, 3, 4 ..." in message
+    assert "allow_partial" in message
+    bench = NB201Benchmark(source="nats", path=str(folder), allow_partial=True)
+    with pytest.raises(DataError, match="--force"):
+        bench.query([bench.space.from_index(0)], "cifar10/valid_acc@200")
+
+
 def test_sources_agree_with_bundled(bundled, nats_dir, shared_benchmarks):
-    nats = NB201Benchmark(source="nats", path=str(nats_dir))
+    nats = NB201Benchmark(source="nats", path=str(nats_dir), allow_partial=True)
     from_csv = NB201Benchmark(source="csv", data_root_dir=str(shared_benchmarks))
     archs = [bundled.space.from_index(i) for i in RECORDED]
     for metric in bundled.metrics:

@@ -1,6 +1,8 @@
 """``nasgen data`` subcommands."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from nasgen.benchmarks.cli import main
@@ -50,3 +52,21 @@ def test_verify_fails_on_missing_table(tmp_path, capsys):
 def test_import_missing_folder_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="how to get it"):
         main(["import", "nats", str(tmp_path / "nowhere")])
+
+
+def test_import_notices_records_added_to_the_folder(shared_benchmarks, isolated_cache, tmp_path, capsys):
+    fixture = shared_benchmarks / NATS
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for name in ("meta", "000000"):
+        shutil.copy2(fixture / f"{name}.pickle.pbz2", folder / f"{name}.pickle.pbz2")
+    assert main(["import", "nats", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 15625 archs with values" in out
+    assert "warning: " in out and "runs refuse it unless benchmark.allow_partial=true" in out
+
+    shutil.copy2(fixture / "000011.pickle.pbz2", folder / "000011.pickle.pbz2")
+    assert main(["import", "nats", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "already imported" not in out and "2 of 15625 archs with values" in out
+    assert len(list(isolated_cache.glob("nb201_nats_*.npz"))) == 1

@@ -136,8 +136,13 @@ def test_benchmark_with_cost_tables(shared_benchmarks, tmp_path):
     write_hwnas_pickle(tmp_path / "HW-NAS-Bench-v1_0.pickle")
     user = tmp_path / "mine.csv"
     user.write_text(f"arch,jetson\n{arch_str(0)},3.5\n{arch_str(9)},1.25\n")
-    bench = NB201Benchmark(costs=["hwnasbench", {"source": "help", "path": str(shared_benchmarks / HELP)},
-                                  {"source": "csv", "path": str(user)}], data_root_dir=str(tmp_path))
+    costs = ["hwnasbench", {"source": "help", "path": str(shared_benchmarks / HELP)},
+             {"source": "csv", "path": str(user)}]
+    # A CSV of two architectures is refused when the benchmark is built, naming file, metric and extent.
+    with pytest.raises(DataError, match=r"mine.csv is incomplete: 2 of 15625 architectures have values for "
+                                        r"latency/jetson_ms \(e.g. no latency/jetson_ms for index 1, 2, 3, 4, 5"):
+        NB201Benchmark(costs=costs, data_root_dir=str(tmp_path))
+    bench = NB201Benchmark(costs=costs, data_root_dir=str(tmp_path), allow_partial=True)
     archs = [SPACE.from_index(i) for i in (0, 9)]
     assert {"cifar10/valid_acc@200", "latency/1080ti_1_ms", "cifar100/energy/fpga_mJ",
             "latency/jetson_ms"} <= set(bench.metrics)
@@ -154,8 +159,24 @@ def test_benchmark_with_cost_tables(shared_benchmarks, tmp_path):
 
     # An edited CSV is imported again.
     user.write_text(f"arch,jetson\n{arch_str(0)},30.5\n")
-    edited = NB201Benchmark(costs=[{"source": "csv", "path": str(user)}])
+    edited = NB201Benchmark(costs=[{"source": "csv", "path": str(user)}], allow_partial=True)
     assert edited.query(archs[:1], "latency/jetson_ms")[0] == 30.5
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-inf", "-0.5"])
+def test_cost_csv_refuses_values_that_are_no_cost(tmp_path, cell):
+    path = tmp_path / "costs.csv"
+    path.write_text(f"index,jetson\n0,1.5\n1,{cell}\n")
+    with pytest.raises(DataError, match=rf"costs.csv, line 3: jetson value '{cell}' is not a finite, non-negative"):
+        csv_columns(path)
+
+
+def test_cost_csv_with_byte_order_mark(tmp_path):
+    # Spreadsheet programs save "CSV UTF-8" with a BOM before the header.
+    path = tmp_path / "excel.csv"
+    path.write_bytes("index,jetson\n3,0.75\n".encode("utf-8-sig"))
+    columns = csv_columns(path)
+    assert list(columns) == ["latency/jetson_ms"] and columns["latency/jetson_ms"][3] == 0.75
 
 
 @pytest.mark.parametrize("source, filename, hint", [

@@ -24,12 +24,14 @@ from nasgen.evaluation.design_analysis import (
     neighbour_table,
     top_at_kernel_parameters,
 )
+from nasgen.evaluation.robustness import summarise
 from nasgen.objective import Objective
 from nasgen.search.oracle import Oracle
 from nasgen.search.random_search import RandomSearch
 from nasgen.spaces.nb201 import NB201Space
 
 C10 = "robust/cifar10"
+ATTACK_KEYS = {"fgsm": "fgsm@Linf", "pgd": "pgd@Linf", "apgd_ce": "aa_apgd-ce@Linf", "square": "aa_square@Linf"}
 BEST_CLEAN = 13714  # thesis Fig. 7.7 / 7.11: best clean architecture on CIFAR-10
 
 
@@ -72,7 +74,15 @@ def test_values_equal_files_via_isomorph(bench, folder):
         assert bench.query([arch], f"{C10}/corruption_mean")[0] == pytest.approx(100 * np.mean(all_corruptions))
         all_attacks = [v for a in attacks for v in a[iso]]
         assert len(all_attacks) == 32
-        assert bench.query([arch], f"{C10}/adversarial_mean")[0] == pytest.approx(100 * np.mean(all_attacks))
+        assert bench.query([arch], f"{C10}/adversarial_mean_all_eps")[0] == pytest.approx(100 * np.mean(all_attacks))
+        # Per attack: its epsilons up to 8/255 (FGSM: 10 of its 11, without 255; the others: all 7).
+        per_attack = {short: np.mean([v for e, v in zip(meta["epsilons"][key], a[iso]) if e <= 8])
+                      for (short, key), a in zip(ATTACK_KEYS.items(), attacks)}
+        assert per_attack["fgsm"] == pytest.approx(np.mean(attacks[0][iso][:10]))
+        for short, value in per_attack.items():
+            assert bench.query([arch], f"{C10}/{short}_mean")[0] == pytest.approx(100 * value)
+        assert bench.query([arch], f"{C10}/adversarial_mean")[0] == pytest.approx(
+            100 * np.mean(list(per_attack.values())))
     nb201 = NB201Benchmark("cifar10")
     np.testing.assert_allclose(bench.query(archs, "cifar10/test_acc@200"), nb201.query(archs, "cifar10/test_acc@200"))
 
@@ -96,7 +106,8 @@ def test_metric_names(bench):
     eps = {"fgsm": ["0.1", "0.5", "1", "2", "3", "4", "5", "6", "7", "8", "255"],
            "pgd": ["0.1", "0.5", "1", "2", "3", "4", "8"]}
     eps["apgd_ce"] = eps["square"] = eps["pgd"]
-    expected = {f"{C10}/clean", f"{C10}/adversarial_mean", f"{C10}/corruption_mean",
+    expected = {f"{C10}/clean", f"{C10}/adversarial_mean", f"{C10}/adversarial_mean_all_eps", f"{C10}/corruption_mean",
+                *(f"{C10}/{attack}_mean" for attack in eps),
                 *(f"{C10}/{attack}@eps={e}" for attack, values in eps.items() for e in values),
                 *(f"{C10}/corruption/{c}" for c in CORRUPTIONS),
                 *(f"{C10}/corruption/{c}@{s}" for c in CORRUPTIONS for s in range(1, 6)),
@@ -153,6 +164,32 @@ def test_missing_data_errors(folder, tmp_path, monkeypatch):
         RobustnessBenchmark("svhn", path=str(folder))
 
 
+def test_adversarial_mean_in_evaluation_results():
+    """The robustness suite's results carry the same aggregate, with its definition."""
+    result = {"num_samples": 10, "clean": {"accuracy": 0.9},
+              "attacks": {"fgsm": {"epsilons": [1.0, 8.0, 255.0], "accuracy": [0.5, 0.3, 0.0]},
+                          "pgd": {"epsilons": [1.0, 8.0], "accuracy": [0.2, 0.0]}}}
+    mean = summarise(result)["adversarial_mean"]
+    assert mean["per_attack"] == {"fgsm": pytest.approx(0.4), "pgd": pytest.approx(0.1)}
+    assert mean["accuracy"] == pytest.approx(0.25) and "epsilons <= 8/255" in mean["definition"]
+    assert "adversarial_mean" not in summarise({**result, "attacks": {"fgsm": {"epsilons": [255.0],
+                                                                                "accuracy": [0.0]}}})
+
+
+def test_nb201_metrics_come_from_the_configured_source(folder, shared_benchmarks):
+    nats_dir = shared_benchmarks / "nb201" / "nats_fixture" / "NATS-tss-v1_0-3ffb9-simple"
+    with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
+        cfg = compose("config", ["benchmark=robustness", f"benchmark.path={folder}", "benchmark.nb201.source=nats",
+                                 f"benchmark.nb201.path={nats_dir}", "benchmark.nb201.allow_partial=true"])
+    bench = instantiate(cfg.benchmark)
+    nats = NB201Benchmark(source="nats", path=str(nats_dir), allow_partial=True)
+    column = bench.column("cifar10/valid_acc@200")
+    assert column[11] == nats.column("cifar10/valid_acc@200")[11] and np.isnan(column[1])  # not the bundled table
+    assert "cifar10/train_seconds@200" in bench.metrics and "cifar100/valid_acc@200" not in bench.metrics
+    with pytest.raises(ConfigError, match="benchmark.nb201.dataset 'cifar100' differs"):
+        RobustnessBenchmark("cifar10", path=str(folder), nb201=NB201Benchmark("cifar100"))
+
+
 @pytest.mark.parametrize("objective", ["robust_fgsm", "robust_clean"])
 def test_objective_configs(objective, folder):
     with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
@@ -172,22 +209,23 @@ def test_kernel_parameters(bench):
     assert kernel_parameters((3,) * 6) == 54 and kernel_parameters((2,) * 6) == 6
     assert kernel_parameters((0, 1, 4, 0, 1, 4)) == 0
     assert kernel_parameters(space.from_index(BEST_CLEAN)) == 37  # four 3x3 and one 1x1
-    rows = {row["kernel_parameters"]: row for row in by_kernel_parameters(bench, [f"{C10}/adversarial_mean"])}
+    thesis_mean = f"{C10}/adversarial_mean_all_eps"  # the thesis' mean adversarial accuracy
+    rows = {row["kernel_parameters"]: row for row in by_kernel_parameters(bench, [thesis_mean])}
     assert sum(row["archs"] for row in rows.values()) == 6466
     assert min(rows) == 0 and max(rows) == 54
     # Thesis Fig. 7.9: mean adversarial accuracy of the cells with 18 kernel parameters spans
     # [0.21, 0.40]; our evaluated isomorphs give 405 such cells (the thesis counts 408).
     at18 = rows[18]
     assert at18["archs"] == 405
-    assert at18[f"{C10}/adversarial_mean"]["min"] == pytest.approx(21.13, abs=0.01)
-    assert at18[f"{C10}/adversarial_mean"]["max"] == pytest.approx(39.91, abs=0.01)
-    top = top_at_kernel_parameters(bench, 18, f"{C10}/adversarial_mean", k=20)
+    assert at18[thesis_mean]["min"] == pytest.approx(21.13, abs=0.01)
+    assert at18[thesis_mean]["max"] == pytest.approx(39.91, abs=0.01)
+    top = top_at_kernel_parameters(bench, 18, thesis_mean, k=20)
     assert len(top) == 20 and all(row["kernel_parameters"] == 18 for row in top)
-    assert top[0][f"{C10}/adversarial_mean"] == pytest.approx(at18[f"{C10}/adversarial_mean"]["max"])
+    assert top[0][thesis_mean] == pytest.approx(at18[thesis_mean]["max"])
 
 
 def test_neighbour_table_of_the_best_clean_arch(bench):
-    metrics = [f"{C10}/clean", f"{C10}/adversarial_mean", f"{C10}/corruption_mean"]
+    metrics = [f"{C10}/clean", f"{C10}/adversarial_mean_all_eps", f"{C10}/corruption_mean"]
     table = neighbour_table(bench, bench.space.from_index(BEST_CLEAN), metrics)
     rows = table["neighbours"]
     assert len(rows) == 24 and sorted(row["edge"] for row in rows) == sorted(list(range(1, 7)) * 4)
@@ -195,7 +233,7 @@ def test_neighbour_table_of_the_best_clean_arch(bench):
         assert row["change"][f"{C10}/clean"] == pytest.approx(row[f"{C10}/clean"] - table[f"{C10}/clean"])
     # Thesis Fig. 7.11: every single change costs clean and corruption accuracy ...
     assert all(row["change"][f"{C10}/clean"] < 0 and row["change"][f"{C10}/corruption_mean"] < 0 for row in rows)
-    move = {(row["edge"], row["from"], row["to"]): row["change"][f"{C10}/adversarial_mean"] for row in rows}
+    move = {(row["edge"], row["from"], row["to"]): row["change"][f"{C10}/adversarial_mean_all_eps"] for row in rows}
     # ... while 3x3 conv -> avg pool on edge 3, and a conv instead of the skip on edge 4, gain adversarial accuracy.
     assert move[(3, "nor_conv_3x3", "avg_pool_3x3")] == pytest.approx(0.671875)
     assert move[(4, "skip_connect", "nor_conv_1x1")] > 0 and move[(4, "skip_connect", "nor_conv_3x3")] > 0

@@ -30,7 +30,9 @@ from nasgen.benchmarks.nb201 import (
     COST_IMPORTS,
     IMPORT_SOURCES,
     NATS_DIRNAME,
+    NATS_FILENAME,
     build_cache,
+    current_import,
     metric_name,
 )
 from nasgen.benchmarks.tables import MetricTable
@@ -117,7 +119,7 @@ def _list(args: argparse.Namespace) -> int:
     if root is None:
         print(f"data root (${DATA_ENV}): not set")
     else:
-        found = [name for name in ("nb201", NATS_DIRNAME) if (root / name).exists()]
+        found = [name for name in ("nb201", NATS_DIRNAME, NATS_FILENAME) if (root / name).exists()]
         found_text = ", ".join(found) or "no known benchmark folders"
         print(f"data root (${DATA_ENV}): {root}  [found: {found_text}]")
 
@@ -151,23 +153,21 @@ def _list(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     source_path = Path(args.path).expanduser()
-    existing = set(cache_dir().glob("nb201_*.npz"))
-    # build_cache owns the cache naming and returns an existing entry without work,
-    # so ask it for the target first and only rebuild when --force names an old one.
-    target = build_cache(args.source, source_path, args.metric)
-    if target in existing:
-        if args.force:
-            for stale in (target, target.with_suffix(".json")):
-                stale.unlink(missing_ok=True)
-            target = build_cache(args.source, source_path, args.metric)
-        else:
-            print(f"{source_path} was already imported (use --force to rebuild)")
+    current = current_import(args.source, source_path, args.metric)
+    if current is not None and not args.force:
+        print(f"{source_path} was already imported and is unchanged (use --force to rebuild)")
+        target = current
+    else:
+        target = build_cache(args.source, source_path, args.metric, force=args.force)
     table = MetricTable(target)
     print(f"table: {target}")
     print(f"  {len(table.metrics)} metrics, "
           f"{_archs_with_values(table)} of {NUM_ARCHS} archs with values")
     for line in _families(table.metrics):
         print(f"    {line}")
+    gaps = table.gaps(NUM_ARCHS)
+    if gaps:
+        print(f"  warning: {gaps}; runs refuse it unless benchmark.allow_partial=true")
     return 0
 
 
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     importer = commands.add_parser("import", help="import benchmark files into the nasgen cache")
     importer.add_argument("source", choices=IMPORT_SOURCES,
-                          help=f"nats: an official {NATS_DIRNAME} directory; csv: a folder of "
+                          help=f"nats: an official {NATS_DIRNAME} directory or {NATS_FILENAME} file; csv: a folder of "
                                "nasgen's NB201 CSV tables (e.g. ../shared/benchmarks/nb201); help: "
                                "help_all_devices_latency.csv.gz; hwnasbench: HW-NAS-Bench-v1_0.pickle; "
                                "costs: your CSV of per-architecture costs (index or arch_str column, "
@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--metric", metavar="FORMAT",
                           help=f"costs only: metric name of each device column (default {DEFAULT_CSV_METRIC})")
     importer.add_argument("--force", action="store_true",
-                          help="delete and rebuild an existing import")
+                          help="import again even if the cached import is current (nasgen re-imports a "
+                               "source whose files changed in size or modification time by itself)")
     importer.set_defaults(run=_import)
 
     verifier = commands.add_parser("verify",

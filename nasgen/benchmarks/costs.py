@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import pickle
 from pathlib import Path
 from typing import IO
@@ -50,7 +51,10 @@ def require(path: Path, what: str, hint: str) -> Path:
 
 
 def _open_text(path: Path) -> IO[str]:
-    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
+    # utf-8-sig drops the byte-order mark that spreadsheet programs put before the header.
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 def csv_devices(path: "str | Path") -> list[str]:
@@ -101,9 +105,13 @@ def _number(text: str, column: str) -> float:
     if not text.strip():
         return np.nan  # an empty cell: no value for this device
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{column} value {text!r} is not a number") from None
+    # float() accepts "nan" and "inf"; neither, nor a negative value, is a cost anyone measured.
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{column} value {text!r} is not a finite, non-negative cost")
+    return value
 
 
 def _read_cost_csv(path: Path, metric: str) -> tuple[dict[str, np.ndarray], np.ndarray]:

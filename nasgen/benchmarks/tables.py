@@ -85,6 +85,23 @@ class MetricTable:
     def _columns(self) -> dict[str, np.ndarray]:
         return {}
 
+    def gaps(self, rows: int) -> str | None:
+        """What the table lacks for a complete index ``0..rows-1`` (``None`` if nothing): how many
+        architectures have values, for which metrics, and the first missing indices."""
+        counts = {m: int(np.count_nonzero(~np.isnan(self.column(m)))) for m in self.metrics}
+        partial = {m: n for m, n in counts.items() if n < rows}
+        if not partial:
+            return None
+        by_count: dict[int, list[str]] = {}
+        for metric, count in sorted(partial.items()):
+            by_count.setdefault(count, []).append(metric)
+        parts = [f"{count} of {rows} architectures have values for {_list(metrics)}"
+                 for count, metrics in sorted(by_count.items())]
+        sparsest = min(partial, key=partial.__getitem__)
+        missing = np.flatnonzero(np.isnan(self.column(sparsest)))
+        return (f"{self.name} is incomplete: {'; '.join(parts)} (e.g. no {sparsest} for index "
+                f"{', '.join(map(str, missing[:5]))}{' ...' if len(missing) > 5 else ''})")
+
     def verify(self) -> None:
         """Check the stored SHA-256; raise :class:`DataError` on mismatch."""
         expected = self.provenance.get("sha256")
@@ -93,6 +110,12 @@ class MetricTable:
         actual = sha256(self.path)
         if actual != expected:
             raise DataError(f"{self.path} is corrupt: sha256 {actual} != recorded {expected}; re-import it")
+
+
+def _list(names: Sequence[str], shown: int = 4) -> str:
+    """``a, b, c, d and 7 more metrics``: long metric lists stay one readable line."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more metric{'s' * (more > 1)}" if more > 0 else "")
 
 
 class TableStack:

@@ -20,9 +20,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from nasgen.benchmarks.robustness import (  # noqa: E402
+    ADVERSARIAL_MEAN_DEFINITION,
+    ADVERSARIAL_MEAN_MAX_EPS,
+    adversarial_means,
+)
 from nasgen.errors import ConfigError  # noqa: E402
 from nasgen.evaluation.attacks import (  # noqa: E402
     ATTACK_OPTIONS,
@@ -155,6 +161,11 @@ def summarise(result: Mapping) -> dict:
     if "attacks" in result:
         summary["attacks"] = {name: {f"{eps:g}": acc for eps, acc in zip(rows["epsilons"], rows["accuracy"])}
                               for name, rows in result["attacks"].items()}
+        by_attack = {name: dict(zip(rows["epsilons"], rows["accuracy"])) for name, rows in result["attacks"].items()}
+        if any(min(values, default=np.inf) <= ADVERSARIAL_MEAN_MAX_EPS for values in by_attack.values()):
+            means = {name: float(value) for name, value in adversarial_means(by_attack).items()}
+            summary["adversarial_mean"] = {"accuracy": means.pop("adversarial_mean"),
+                                           "definition": ADVERSARIAL_MEAN_DEFINITION, "per_attack": means}
     if "corruptions" in result:
         summary["corruption_mean_accuracy"] = result["corruptions"]["mean_accuracy"]
     if "measures" in result:
