@@ -1,8 +1,11 @@
 """The ``nasgen`` command.
 
-    nasgen run                       the quickstart: a small AG-Net search with real training on
-                                     scikit-learn's digits, ending with a robustness report
-    nasgen run [hydra overrides]     run a search (any Hydra feature: -m, --cfg job, --help, ...)
+    nasgen run [hydra overrides]     run a search (any Hydra feature: -m, --cfg job, --help, ...);
+                                     the default experiment is the quickstart (a small AG-Net search
+                                     with real training on scikit-learn's digits and a robustness
+                                     report), also with overrides: `nasgen run seed=3` is the
+                                     quickstart with seed 3; `experiment=NAME` replaces it and
+                                     `experiment=none` leaves the bare config defaults
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
     nasgen report PATH... [--out DIR] [--budgets 96 192 300]
                                      table + curves of runs / sweeps (partial ones too)
@@ -46,7 +49,7 @@ def _hydra_run(cfg: DictConfig) -> float | None:
 
 
 def _run(args: list[str]) -> int:
-    sys.argv = ["nasgen run", *(args or ["experiment=quickstart"])]
+    sys.argv = ["nasgen run", *args]  # the default experiment is config.yaml's, whatever the overrides
     _hydra_run()
     return 0
 

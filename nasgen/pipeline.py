@@ -1,45 +1,102 @@
 """One run: build the components from the composed config, search, summarise.
 
 Kept free of method logic: everything specific lives in the instantiated components.
+:func:`prepare` builds them and runs every check that can refuse the config before anything
+is pretrained or queried; ``tests/test_configs.py`` runs it on every experiment combined with
+every option of every config group.
 """
 from __future__ import annotations
 
 import logging
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from nasgen.benchmarks.base import Benchmark
 from nasgen.errors import ConfigError, DataError, NasgenError
+from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
+from nasgen.objective import Objective
+from nasgen.ranges import Int, check_ranges
 from nasgen.reporting.results import write_json
+from nasgen.search.base import CheckedSearch, SearchLoop
 from nasgen.search.oracle import BudgetExhausted, Oracle
+from nasgen.spaces.base import SearchSpace
 from nasgen.utils import seed_everything
 
 log = logging.getLogger(__name__)
 
 
-def build(node: DictConfig, what: str, **kwargs):
-    """``hydra.utils.instantiate`` that surfaces nasgen's own errors instead of Hydra's wrapper."""
+TOP_LEVEL_RANGES = {"seed": Int(0), "budget": Int(1), "torch_threads": Int(1)}
+
+
+def build(node: DictConfig, what: str, kind: type | None = None, **kwargs):
+    """``hydra.utils.instantiate`` that surfaces nasgen's own errors instead of Hydra's wrapper,
+    and refuses a config node that does not build a ``kind`` (a protocol) with one line."""
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        keys = ", ".join(map(str, node)) if isinstance(node, DictConfig) else repr(node)
+        raise ConfigError(f"{what} ({keys}) has no _target_: settings for a component that the chosen config "
+                          f"group option does not have; choose an option that has {what} or drop these settings")
     try:
-        return instantiate(node, **kwargs)
+        built = instantiate(node, **kwargs)
     except InstantiationException as exc:
         cause = exc.__cause__
         while cause is not None and not isinstance(cause, NasgenError):
             cause = cause.__cause__
         if cause is not None:
             raise cause from None
-        raise ConfigError(f"invalid {what} config: {exc}") from None
+        reason = exc.__cause__ if exc.__cause__ is not None else exc
+        raise ConfigError(f"invalid {what} config: {' '.join(str(reason).split())}") from None
+    except OmegaConfBaseException as exc:  # e.g. objective=train's ${benchmark.epochs} with a table benchmark
+        problem = str(exc).splitlines()[0]  # then OmegaConf's "full_key: ..." and "object_type=..." lines
+        raise ConfigError(f"cannot resolve {what}: {problem}; does the {what} option fit the other groups' "
+                          "options?") from None
+    if kind is not None and not isinstance(built, kind):
+        raise ConfigError(f"{what} builds a {type(built).__name__} ({node._target_}), not a {kind.__name__}")
+    return built
+
+
+class Components(NamedTuple):
+    """Everything a run is made of, built and checked."""
+
+    space: SearchSpace
+    benchmark: Benchmark
+    objective: Objective
+    search: SearchLoop
+    suites: dict[str, EvaluationSuite]
+
+
+def prepare(cfg: DictConfig) -> Components:
+    """Build the run's components and run every check that can refuse ``cfg``: setting ranges,
+    budget against the space, objective against the benchmark, search against space and
+    objective, each evaluation suite against objective and benchmark. Nothing is pretrained or
+    queried, so every config problem stops the run before it costs anything."""
+    _check_top_level(cfg)
+    space = build(cfg.search_space, "search_space", SearchSpace)
+    if cfg.budget > space.distinct_architectures:
+        raise ConfigError(f"budget={cfg.budget} is more than the {space.distinct_architectures} distinct "
+                          f"(non-isomorphic) architectures of the {space.name} space, the most a search can query")
+    benchmark = build(cfg.benchmark, "benchmark", Benchmark)
+    objective = build(cfg.objective, "objective", Objective)
+    objective.check(benchmark)
+    search = build(cfg.search, "search", SearchLoop)
+    if isinstance(search, CheckedSearch):
+        search.check(space, objective)
+    suites = {name: build(node, f"evaluation.{name}", EvaluationSuite) for name, node in cfg.evaluation.items()}
+    for suite in suites.values():
+        if isinstance(suite, CheckedSuite):
+            suite.check(objective, benchmark)
+    return Components(space, benchmark, objective, search, suites)
 
 
 def _check_top_level(cfg: DictConfig) -> None:
-    if not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed!r}")
-    if not isinstance(cfg.budget, int) or cfg.budget < 1:
-        raise ConfigError(f"budget must be a positive integer, got {cfg.budget!r}")
+    check_ranges("", TOP_LEVEL_RANGES, cfg)
     if cfg.device not in ("cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
         raise ConfigError(f"unknown device {cfg.device!r}; valid choices: cpu, cuda, cuda:N")
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
@@ -48,20 +105,10 @@ def _check_top_level(cfg: DictConfig) -> None:
 
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> dict:
     """Run the search described by ``cfg`` and write its outputs to ``run_dir``."""
-    _check_top_level(cfg)
+    space, benchmark, objective, search, suites = prepare(cfg)
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
-
-    space = build(cfg.search_space, "search_space")
-    benchmark = build(cfg.benchmark, "benchmark")
-    objective = build(cfg.objective, "objective")
-    objective.check(benchmark)
-    search = build(cfg.search, "search")
-    suites = {name: build(node, f"evaluation.{name}") for name, node in cfg.evaluation.items()}
-    for suite in suites.values():  # refuse a config a suite cannot evaluate before paying for the search
-        if hasattr(suite, "check"):
-            suite.check(objective, benchmark)
 
     history = run_dir / "history.csv"
     if history.is_file() and not cfg.resume:

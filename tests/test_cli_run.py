@@ -97,25 +97,41 @@ def test_existing_history_is_never_overwritten(smoke_run: Path, workdir: Path):
     ("benchmark.dataset=cifar11", "valid choices: cifar10, cifar100, ImageNet16-120"),
     ("search.alpha=2", "search.alpha must be in [0.0, 1.0]"),
     ("budget=0", "budget must be a positive integer"),
+    ("budget=true", "budget must be a positive integer, got True"),
+    ("search=bananas search.initial_samples=0", "search.initial_samples must be a positive integer, got 0"),
     ("objective.search_metric=cifar10/valid_acc@7", "available: cifar10/test_acc@200"),
     ("search=nope", "Available options in 'search'"),
     ("epochs=3", "Could not override 'epochs'"),
 ])
 def test_bad_config_stops_with_one_clear_message(override: str, message: str, workdir: Path):
-    result = nasgen("run", "experiment=smoke", override, "hydra.run.dir=bad", cache=workdir / "cache", cwd=workdir)
+    result = nasgen("run", "experiment=smoke", *override.split(), "hydra.run.dir=bad", cache=workdir / "cache",
+                    cwd=workdir)
     output = result.stdout + result.stderr
     assert result.returncode == 1
     assert message in output
     assert "Traceback" not in output
 
 
-def test_bare_nasgen_run_is_the_quickstart(monkeypatch: pytest.MonkeyPatch):
-    import nasgen.cli
+@pytest.mark.parametrize("overrides", [[], ["seed=3"]])
+def test_nasgen_run_is_the_quickstart_with_or_without_overrides(overrides: list[str], workdir: Path):
+    result = nasgen("run", *overrides, "--cfg", "job", cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "name: quickstart" in result.stdout and "nasgen.benchmarks.training.TrainingBenchmark" in result.stdout
+    assert f"seed: {3 if overrides else 0}" in result.stdout
 
-    seen = []
-    monkeypatch.setattr(nasgen.cli, "_hydra_run", lambda: seen.append(list(sys.argv)))
-    assert nasgen.cli.main(["run"]) == 0
-    assert seen == [["nasgen run", "experiment=quickstart"]]
+
+def test_nasgen_run_help_names_the_default_experiment(workdir: Path):
+    result = nasgen("run", "--help", cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "The default experiment is experiment=quickstart" in result.stdout
+    assert "experiment=none" in result.stdout
+
+
+def test_smoke_experiment_with_another_search(workdir: Path):
+    result = nasgen("run", "experiment=smoke", "search=random", "hydra.run.dir=smoke_random",
+                    cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(history(workdir / "smoke_random")) == SMOKE_QUERIES
 
 
 def test_quickstart_composes_training_and_robustness(workdir: Path):

@@ -25,7 +25,8 @@ def nasgen(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sweep")
-    result = nasgen("run", "-m", "hydra/launcher=local_parallel", "search=random,local", "seed=0,1", "budget=20",
+    result = nasgen("run", "-m", "hydra/launcher=local_parallel", "experiment=none", "search=random,local", "seed=0,1",
+                    "budget=20",
                     "evaluation.summary.report_at=[10,20]", "hydra.sweep.dir=sweep", cwd=root, cache=root / "cache")
     assert result.returncode == 0, result.stdout + result.stderr
     return root / "sweep"

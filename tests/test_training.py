@@ -271,7 +271,7 @@ def test_bad_settings_are_config_errors():
 def test_search_with_real_training_through_the_cli(tmp_path: Path):
     env = {**os.environ, "NASGEN_CACHE": str(tmp_path / "cache")}
     result = subprocess.run(
-        [sys.executable, "-m", "nasgen.cli", "run", "search=random", "benchmark=train", "budget=2",
+        [sys.executable, "-m", "nasgen.cli", "run", "experiment=none", "search=random", "benchmark=train", "budget=2",
          "benchmark.epochs=1", "benchmark.channels=4", "objective.search_metric=digits/valid_acc@1",
          "objective.report_metric=digits/test_acc@1", "evaluation.summary.report_at=[2]",
          "evaluation.summary.plot=false", "hydra.run.dir=run"],

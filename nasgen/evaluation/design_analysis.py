@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 from nasgen.benchmarks.base import Benchmark  # noqa: E402
 from nasgen.benchmarks.robustness import RobustnessBenchmark  # noqa: E402
 from nasgen.errors import ConfigError  # noqa: E402
+from nasgen.objective import Objective  # noqa: E402
+from nasgen.ranges import Int, ranges  # noqa: E402
 from nasgen.reporting.results import save_figure, write_json  # noqa: E402
 from nasgen.search.oracle import Oracle  # noqa: E402
 from nasgen.spaces.nb201 import EDGES, OPS, NB201Arch  # noqa: E402
@@ -208,6 +210,7 @@ def plot_neighbours(benchmark: RobustnessBenchmark, table: dict, path: Path) -> 
 
 
 # -- the suite --------------------------------------------------------------------------------
+@ranges("evaluation.design", highlight_kernel_parameters=Int(0), top_k=Int(1))
 class DesignAnalysis:
     """Evaluation suite: the design analysis above for the robustness benchmark of the run.
 
@@ -231,15 +234,24 @@ class DesignAnalysis:
             return benchmark.best_arch(robust_metric(benchmark, "clean"))
         return benchmark.space.parse(name)
 
+    def check(self, objective: Objective, benchmark: Benchmark) -> None:
+        """Metrics or cells the robustness benchmark lacks (other benchmarks skip the analysis)."""
+        if not isinstance(benchmark, RobustnessBenchmark):
+            return
+        unknown = [m for m in self.metrics if robust_metric(benchmark, m) not in benchmark.metrics]
+        if unknown:
+            raise ConfigError(f"evaluation design metrics {', '.join(unknown)} are not in the robustness benchmark "
+                              f"({benchmark.dataset}); e.g. clean, pgd@eps=1, adversarial_mean")
+        for name in self.archs:
+            if name not in ("best", "best_clean"):
+                benchmark.space.parse(name)
+
     def __call__(self, oracle: Oracle, benchmark: Benchmark, run_dir: Path) -> dict:
         if not isinstance(benchmark, RobustnessBenchmark):
             reason = f"needs the NB201 robustness benchmark (benchmark=robustness), not {benchmark.name}"
             log.info("design analysis skipped: %s", reason)
             return {"design_analysis": {"skipped": reason}}
-        unknown = [m for m in self.metrics if robust_metric(benchmark, m) not in benchmark.metrics]
-        if unknown:
-            raise ConfigError(f"evaluation design metrics {', '.join(unknown)} are not in the robustness benchmark "
-                              f"({benchmark.dataset}); e.g. clean, pgd@eps=1, adversarial_mean")
+        self.check(oracle.objective, benchmark)
         metrics = [robust_metric(benchmark, m) for m in self.metrics]
         means = _available(benchmark, ["adversarial_mean", "corruption_mean"])
         clean = robust_metric(benchmark, "clean")

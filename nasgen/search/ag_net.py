@@ -46,7 +46,9 @@ from torch import nn
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.objective import Objective
 from nasgen.predictors.oracle import BenchmarkPredictor
+from nasgen.ranges import Float, Int, ranges
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
@@ -111,13 +113,10 @@ def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, spa
     return total / max(count, 1)
 
 
-def _check_ranges(**values: tuple[float, float | None, float | None]) -> None:
-    for name, (value, low, high) in values.items():
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise ConfigError(f"search.{name} must be {bounds}, got {value}")
-
-
+@ranges("search", initial_samples=Int(1), top_k=Int(1), epochs=Int(0), alpha=Float(0.0, 1.0),
+        rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True), target_scale=Float(0.0, above=True),
+        num_candidates=Int(1), latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1),
+        accuracy_weight=Float(0.0, 1.0), penalty=Float(1.0), keep_top=Int(1, optional=True), seed=Int(0))
 class AGNetSearch:
     """Generative LSO search loop; every number of the paper's Algorithm 6 is an argument."""
 
@@ -161,20 +160,22 @@ class AGNetSearch:
         self.joint, self.accuracy_weight, self.penalty = joint, accuracy_weight, penalty
         choose("search.weighting", weighting, ("rank", "uniform"))
         self.weighting, self.backprop, self.keep_top = weighting, backprop, keep_top
-        if keep_top is not None:
-            _check_ranges(keep_top=(keep_top, 1, None))
-        _check_ranges(initial_samples=(initial_samples, 1, None), top_k=(top_k, 1, None), epochs=(epochs, 0, None),
-                      alpha=(alpha, 0.0, 1.0), rank_weight_k=(rank_weight_k, 0.0, None),
-                      batch_size=(batch_size, 1, None), num_candidates=(num_candidates, 1, None),
-                      latent_bound=(latent_bound, 0.0, None), accuracy_weight=(accuracy_weight, 0.0, 1.0),
-                      penalty=(penalty, 1.0, None))
         self.seed, self.device = seed, torch.device(device)
         self.stats: dict = {"iterations": []}
 
-    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
-        objective = oracle.objective
+    def check(self, space: SearchSpace, objective: Objective) -> None:
         if self.joint and not objective.cost_metric:
             raise ConfigError("search.joint=true minimises a cost: set objective.cost_metric (e.g. latency/pixel3_ms)")
+        if objective.constrained or self.joint:
+            # Building a predictor initialises torch modules; the fork keeps the run's random stream untouched.
+            with torch.random.fork_rng(devices=[]):
+                differentiable = isinstance(self.make_predictor(space.graph.vector_dim), nn.Module)
+            if not differentiable:
+                raise ConfigError("hardware-aware AG-Net needs differentiable predictors (predictor=mlp)")
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        objective = oracle.objective
+        self.check(space, objective)
         uses_cost = objective.constrained or self.joint
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config,
                                                      self.seed, self.device)
@@ -183,8 +184,6 @@ class AGNetSearch:
         # A torch module learns jointly with the generator; anything else (XGBoost, the benchmark)
         # is a separate surrogate fitted on the queried architectures.
         surrogate = None if isinstance(predictor, nn.Module) else predictor
-        if surrogate is not None and uses_cost:
-            raise ConfigError("hardware-aware AG-Net needs differentiable predictors (predictor=mlp)")
         predictors = [] if surrogate is not None else [predictor.to(self.device)]
         if uses_cost:
             predictors.append(self.make_predictor(space.graph.vector_dim).to(self.device))

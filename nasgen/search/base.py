@@ -5,6 +5,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from nasgen.objective import Objective
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import SearchSpace
 
@@ -14,3 +15,12 @@ class SearchLoop(Protocol):
     """Proposes architectures and queries them through the oracle until its budget is spent."""
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None: ...
+
+
+@runtime_checkable
+class CheckedSearch(Protocol):
+    """A search loop that cannot search every space or objective: ``check`` refuses the ones it
+    cannot, with a :class:`~nasgen.errors.ConfigError`. The pipeline calls it before anything
+    is pretrained or queried; ``run`` calls it too, for loops used from Python."""
+
+    def check(self, space: SearchSpace, objective: Objective) -> None: ...

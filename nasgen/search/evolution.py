@@ -13,11 +13,14 @@ from collections import deque
 
 import numpy as np
 
+from nasgen.ranges import Int, ranges
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, SearchSpace
 
 
+@ranges("search", population_size=Int(1), sample_size=Int(1), initial_samples=Int(1), top_k=Int(1),
+        max_mutation_tries=Int(1))
 class RegularizedEvolution:
     def __init__(self, population_size: int = 30, sample_size: int = 10, initial_samples: int = 30,
                  top_k: int = 1, max_mutation_tries: int = 100) -> None:

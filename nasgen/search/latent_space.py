@@ -20,6 +20,8 @@ from torch import nn
 
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.objective import Objective
+from nasgen.ranges import Float, Int, ranges
 from nasgen.search.acquisition import acquisition_scores
 from nasgen.search.ag_net import rank_weights, weighted_retrain
 from nasgen.search.common import random_unseen
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("random", "local", "bo")
 
 
+@ranges("search", initial_samples=Int(1), top_k=Int(1), num_candidates=Int(1), radius=Float(0.0, above=True),
+        num_parents=Int(1), lso_epochs=Int(0), rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True),
+        latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1), seed=Int(0))
 class LatentSpaceSearch:
     def __init__(self, generator: Callable[[GraphSpec], nn.Module], pretrain: "PretrainConfig | dict | None" = None,
                  strategy: str = "random", lso: bool = False, surrogate: Surrogate | None = None,
@@ -44,8 +49,6 @@ class LatentSpaceSearch:
         choose("search.strategy", strategy, STRATEGIES)
         choose("search.decode", decode, ("argmax", "sample"))
         choose("search.prior", prior, ("uniform", "normal"))
-        if latent_bound <= 0:
-            raise ConfigError(f"search.latent_bound must be positive, got {latent_bound}")
         self.prior, self.latent_bound = prior, latent_bound
         if strategy == "bo" and surrogate is None:
             raise ConfigError("search.strategy=bo needs search.surrogate (e.g. DNGO)")
@@ -60,9 +63,12 @@ class LatentSpaceSearch:
         self.seed, self.device = seed, torch.device(device)
         self.stats: dict = {"random_top_ups": 0}
 
-    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
-        if oracle.objective.constrained:
+    def check(self, space: SearchSpace, objective: Objective) -> None:
+        if objective.constrained:
             raise ConfigError("latent-space search does not handle cost constraints; use search=ag_net_hw")
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        self.check(space, oracle.objective)
         sign = 1.0 if oracle.objective.maximize else -1.0
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.seed,
                                                      self.device)

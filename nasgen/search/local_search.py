@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 
+from nasgen.ranges import Int, ranges
 from nasgen.search.common import random_unseen, unseen_unique
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import SearchSpace
@@ -22,6 +23,7 @@ from nasgen.spaces.base import SearchSpace
 log = logging.getLogger(__name__)
 
 
+@ranges("search", initial_samples=Int(1))
 class LocalSearch:
     def __init__(self, initial_samples: int = 16) -> None:
         self.initial_samples = initial_samples

@@ -12,16 +12,18 @@ acquisition and queries the ``top_k`` best.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from nasgen.errors import ConfigError, choose
+from nasgen.objective import Objective
+from nasgen.ranges import Int, ranges
 from nasgen.search.acquisition import ACQUISITIONS, acquisition_scores
 from nasgen.search.common import mutation_candidates, random_unseen
 from nasgen.search.oracle import Oracle
-from nasgen.spaces.base import Arch, SearchSpace
+from nasgen.spaces.base import Arch, PathEncodedSpace, SearchSpace
 from nasgen.utils import torch_generator
 
 
@@ -31,13 +33,22 @@ class Surrogate(Protocol):
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+@runtime_checkable
+class LogExpectedImprovement(Protocol):
+    """A surrogate that computes log expected improvement itself (BoTorch's GP)."""
+
+    def log_expected_improvement(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@ranges("search", initial_samples=Int(1), top_k=Int(1), num_candidates=Int(1), num_parents=Int(1),
+        random_candidates=Int(0))
 class ModelBasedSearch:
     def __init__(self, surrogate: Surrogate, acquisition: str = "its", encoding: str = "adjacency",
                  initial_samples: int = 16, top_k: int = 16, num_candidates: int = 100, num_parents: int = 10,
                  random_candidates: int = 0) -> None:
         choose("search.acquisition", acquisition, (*ACQUISITIONS, "logei"))
         choose("search.encoding", encoding, ("path", "adjacency"))
-        if acquisition == "logei" and not hasattr(surrogate, "log_expected_improvement"):
+        if acquisition == "logei" and not isinstance(surrogate, LogExpectedImprovement):
             raise ConfigError("search.acquisition=logei needs a Gaussian-process surrogate (search=gp_bo)")
         self.surrogate, self.acquisition, self.encoding = surrogate, acquisition, encoding
         self.initial_samples, self.top_k = initial_samples, top_k
@@ -46,10 +57,16 @@ class ModelBasedSearch:
     def _encode(self, space: SearchSpace, archs: list[Arch]) -> np.ndarray:
         return space.encode_paths(archs) if self.encoding == "path" else space.encode(archs)
 
-    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
-        if oracle.objective.constrained:
+    def check(self, space: SearchSpace, objective: Objective) -> None:
+        if objective.constrained:
             raise ConfigError("this model-based search does not handle cost constraints; use search=ag_net_hw, "
                               "random, local, evolution or nsga2, or drop objective.cost_limit")
+        if self.encoding == "path" and not isinstance(space, PathEncodedSpace):
+            raise ConfigError(f"search.encoding=path needs a space with a path encoding, which {space.name} "
+                              "lacks; use search.encoding=adjacency")
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        self.check(space, oracle.objective)
         sign = 1.0 if oracle.objective.maximize else -1.0  # the surrogate always maximises
         generator = torch_generator(rng)
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))

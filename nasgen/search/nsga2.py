@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from nasgen.errors import ConfigError
+from nasgen.objective import Objective
 from nasgen.pareto import crowding_distance, nondominated_ranks
+from nasgen.ranges import Float, Int, ranges
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, SearchSpace
@@ -28,23 +30,24 @@ def _front_crowding(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return crowding
 
 
+@ranges("search", population_size=Int(1), offspring=Int(1), crossover_prob=Float(0.0, 1.0), initial_samples=Int(1),
+        max_tries=Int(1))
 class NSGA2Search:
     def __init__(self, population_size: int = 16, offspring: int = 16, crossover_prob: float = 0.5,
                  initial_samples: int = 16, max_tries: int = 100) -> None:
-        if population_size < 1 or offspring < 1 or initial_samples < 1:
-            raise ConfigError("search=nsga2 needs population_size, offspring and initial_samples >= 1")
-        if not 0.0 <= crossover_prob <= 1.0:
-            raise ConfigError(f"search.crossover_prob must be in [0, 1], got {crossover_prob}")
         self.population_size, self.offspring = population_size, offspring
         self.crossover_prob, self.initial_samples = crossover_prob, initial_samples
         self.max_tries = max_tries
         self.stats: dict = {"generations": 0, "random_children": 0}
 
-    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
-        objective = oracle.objective
+    def check(self, space: SearchSpace, objective: Objective) -> None:
         if objective.cost_metric is None:
             raise ConfigError("search=nsga2 needs objective.cost_metric (e.g. latency/pixel3_ms) as its second "
                               "objective")
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        objective = oracle.objective
+        self.check(space, objective)
         sign = 1.0 if objective.maximize else -1.0
 
         def evaluate(archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from nasgen.ranges import Int, ranges
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import SearchSpace
 
 
+@ranges("search", top_k=Int(1))
 class RandomSearch:
     """Queries ``top_k`` new random architectures per iteration until the budget is spent."""
 

@@ -49,6 +49,11 @@ class SearchSpace(Protocol):
     name: str
     graph: GraphSpec
 
+    @property
+    def distinct_architectures(self) -> int:
+        """Number of isomorphism classes (distinct ``key`` values): the most queries a search
+        can pay for, since isomorphic repeats are served without a query."""
+
     def sample(self, n: int, rng: np.random.Generator) -> list[Arch]: ...
 
     def key(self, arch: Arch) -> Hashable:
@@ -69,3 +74,10 @@ class SearchSpace(Protocol):
     def neighbours(self, arch: Arch) -> list[Arch]: ...
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch: ...
+
+
+@runtime_checkable
+class PathEncodedSpace(Protocol):
+    """A space with the path encoding of BANANAS (one bit per op sequence along an input-to-output path)."""
+
+    def encode_paths(self, archs: Sequence[Arch]) -> np.ndarray: ...

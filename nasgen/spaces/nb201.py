@@ -26,6 +26,9 @@ EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2
 NODE_TYPES: tuple[str, ...] = ("input", *OPS, "output")
 INPUT, OUTPUT = 0, len(NODE_TYPES) - 1
 NUM_ARCHS = len(OPS) ** len(EDGES)
+# Isomorphism classes (distinct ``NB201Space.key``) among the 15,625 cells, as NAS-Bench-201 counts
+# them; a constant because recounting takes 0.3 s per space (tests/test_space_nb201.py recounts).
+NUM_DISTINCT_ARCHS = 6466
 
 NB201Arch = tuple[int, int, int, int, int, int]
 
@@ -70,6 +73,10 @@ class NB201Space:
 
     def __len__(self) -> int:
         return NUM_ARCHS
+
+    @property
+    def distinct_architectures(self) -> int:
+        return NUM_DISTINCT_ARCHS
 
     def index(self, arch: NB201Arch) -> int:
         try:

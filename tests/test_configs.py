@@ -1,0 +1,227 @@
+"""Every experiment composed with every option of every config group, through Hydra's compose
+API on the package's configs, built and checked by :func:`nasgen.pipeline.prepare` (no
+pretraining, no queries): each combination either builds and passes every pre-search check, or
+is refused with one line naming the problem. Also the default experiment, the numeric
+settings refused at build time and the budget limit of the space."""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+import nasgen.configs
+from nasgen.errors import ConfigError, NasgenError
+from nasgen.pipeline import prepare
+from nasgen.ranges import Float, Int, check_ranges
+from nasgen.search.evolution import RegularizedEvolution
+from nasgen.search.local_search import LocalSearch
+from nasgen.search.model_based import ModelBasedSearch
+from nasgen.search.random_search import RandomSearch
+
+CONFIGS = Path(nasgen.configs.__file__).parent
+GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant")
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+
+
+EXPERIMENTS = options("experiment")
+# Searches that need a cost (a second objective, or Joint=1's cost ranking) and those that refuse one.
+NEEDS_COST = {"nsga2", "ag_net_hw_joint"}
+REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space"}
+CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
+
+
+@pytest.fixture(scope="module")
+def hydra_configs(tmp_path_factory: pytest.TempPathFactory):
+    """Compose function on the package's configs; the run directory is a temporary folder."""
+    run_dir = tmp_path_factory.mktemp("run")
+    shared = Path(os.environ.get("NASGEN_SHARED") or Path(__file__).parents[2] / "shared" / "benchmarks")
+    data = [f"data_root={shared}"] if (shared / "nb201").is_dir() else []
+
+    def composed(*overrides: str) -> DictConfig:
+        cfg = compose("config", [*data, *overrides], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir)
+        HydraConfig.instance().set_config(cfg)  # resolves ${hydra:runtime.output_dir}
+        return cfg
+
+    with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
+        yield composed
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(module_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One import cache for the module: the combinations read the same benchmark tables."""
+    monkeypatch.setenv("NASGEN_CACHE", str(module_cache))
+    return module_cache
+
+
+@pytest.fixture(scope="module")
+def outcome(hydra_configs) -> Callable[..., str | None]:
+    """``outcome(experiment[, group, option])``: None when the composition builds and passes every
+    pre-search check, else the NasgenError's message (any other exception fails the test, with
+    its traceback). Remembered, since a Hydra composition costs about 0.2 s of CPU."""
+
+    def checked(cfg: DictConfig) -> str | None:
+        try:
+            prepare(cfg)
+        except NasgenError as exc:
+            return str(exc)
+        return None
+
+    @functools.cache
+    def as_it_is(experiment: str) -> tuple[DictConfig, str | None]:
+        cfg = hydra_configs(f"experiment={experiment}")
+        return cfg.hydra.runtime.choices, checked(cfg)
+
+    @functools.cache
+    def of(experiment: str, group: str | None = None, option: str | None = None) -> str | None:
+        choices, unchanged = as_it_is(experiment)
+        if group is None or choices.get(group) == option:
+            return unchanged
+        return checked(hydra_configs(f"experiment={experiment}", f"{group}={option}"))
+
+    return of
+
+
+def assert_one_line(message: str | None, combination: tuple[str, ...]) -> None:
+    """None, or a message on one line; data errors add their "how to get it" hint as a second."""
+    if message is not None:
+        first, *rest = message.split("\n")
+        assert first.strip() and all(line.startswith("  how to get it:") for line in rest), (combination, message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_option_of_every_group_builds_or_is_refused_in_one_line(outcome, experiment: str):
+    for group in GROUPS:
+        for option in options(group):
+            assert_one_line(outcome(experiment, group, option), (experiment, group, option))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_builds_as_it_is(outcome, experiment: str):
+    assert outcome(experiment) is None
+
+
+def expected_refusal(experiment: str, group: str, option: str) -> str | None:
+    """The part of the message that must refuse this combination, None if it must build."""
+    constrained = experiment in CONSTRAINED
+    if group == "search" and option in NEEDS_COST and not constrained:
+        return "cost_metric"
+    if group == "evaluation" and option == "hardware" and not constrained:
+        return "needs objective.cost_metric"
+    if constrained and ((group == "search" and option in REFUSES_CONSTRAINT)
+                        or (group == "variant" and option.startswith("latent"))):
+        return "cost constraints"
+    if constrained and group == "variant" and option in ("ag_net_oracle", "ag_net_xgb", "ag_net_xgb_ranking"):
+        return "differentiable predictors"
+    return None
+
+
+# Every experiment x every search is what the issue asked for and runs by default; evaluations
+# and variants double the time (a Hydra composition costs ~0.2 s of CPU), so they are slow.
+@pytest.mark.parametrize("experiment, group", [
+    *[(experiment, "search") for experiment in EXPERIMENTS],
+    *[pytest.param(experiment, group, marks=pytest.mark.slow)
+      for group in ("evaluation", "variant") for experiment in EXPERIMENTS]])
+def test_every_experiment_composes_with_every_option(outcome, experiment: str, group: str):
+    for option in options(group):
+        message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)
+        assert message is None if refusal is None else refusal in message, (option, message)
+
+
+def test_quickstart_with_the_default_evaluation_builds(outcome):
+    # The robustness caps of the quickstart used to survive evaluation=default as a suite without
+    # _target_, which failed only after the whole search ('DictConfig' object is not callable).
+    assert outcome("quickstart", "evaluation", "default") is None
+
+
+def test_settings_left_for_a_missing_suite_are_refused_before_the_search(hydra_configs):
+    cfg = hydra_configs("experiment=quickstart", "evaluation=default", "+evaluation.robustness.max_samples=300")
+    with pytest.raises(ConfigError, match=r"evaluation.robustness \(max_samples\) has no _target_"):
+        prepare(cfg)
+
+
+def test_an_objective_the_benchmark_lacks_is_refused(outcome):
+    assert "not provided by benchmark" in outcome("smoke", "objective", "robust_fgsm")
+    assert "not provided by benchmark" in outcome("quickstart", "objective", "nb201")
+    assert "cannot resolve objective: Interpolation key 'benchmark.epochs' not found" in \
+        outcome("smoke", "objective", "train")
+
+
+@pytest.mark.parametrize("overrides", [["seed=3"], ["budget=8"], ["search=random"]])
+def test_overrides_keep_the_default_experiment(hydra_configs, overrides: list[str]):
+    cfg = hydra_configs(*overrides)
+    assert cfg.hydra.runtime.choices.experiment == "quickstart" and cfg.name == "quickstart"
+    assert cfg.benchmark._target_ == "nasgen.benchmarks.training.TrainingBenchmark"
+
+
+def test_experiment_none_is_the_bare_defaults(hydra_configs):
+    cfg = hydra_configs("experiment=none")
+    assert cfg.name == "default" and cfg.budget == 192
+    choices = cfg.hydra.runtime.choices
+    assert (choices.benchmark, choices.search, choices.objective) == ("nb201", "ag_net", "nb201")
+
+
+# -- numeric settings ---------------------------------------------------------------------------
+@pytest.mark.parametrize("overrides, message", [
+    (["search=random", "search.top_k=0"], "search.top_k must be a positive integer, got 0"),
+    (["search=evolution", "search.top_k=-1"], "search.top_k must be a positive integer, got -1"),
+    (["search=bananas", "search.initial_samples=0"], "search.initial_samples must be a positive integer"),
+    (["search=local", "search.initial_samples=0"], "search.initial_samples must be a positive integer"),
+    (["search=ag_net", "search.lr=0"], "search.lr must be > 0.0, got 0"),
+    (["search=latent_space", "search.radius=-1"], "search.radius must be > 0.0"),
+    (["search=nsga2", "search.crossover_prob=1.5"], "search.crossover_prob must be in [0.0, 1.0]"),
+    (["budget=true"], "budget must be a positive integer, got True"),
+    (["seed=1.5"], "seed must be a non-negative integer, got 1.5"),
+    (["budget=6467"], "more than the 6466 distinct (non-isomorphic) architectures of the nb201 space"),
+    (["evaluation=robust_design", "evaluation.design.top_k=0"], "evaluation.design.top_k must be a positive"),
+])
+def test_out_of_range_settings_are_refused_before_the_search(hydra_configs, overrides, message):
+    with pytest.raises(ConfigError) as error:
+        prepare(hydra_configs("experiment=none", *overrides))
+    assert message in str(error.value)
+
+
+def test_the_whole_space_is_a_valid_budget(hydra_configs):
+    assert prepare(hydra_configs("experiment=none", "search=random", "budget=6466")).space.distinct_architectures \
+        == 6466
+
+
+@pytest.mark.parametrize("build", [
+    lambda: RandomSearch(top_k=0),
+    lambda: RegularizedEvolution(top_k=0),
+    lambda: RegularizedEvolution(initial_samples=0),
+    lambda: LocalSearch(initial_samples=True),
+    lambda: ModelBasedSearch(surrogate=None, initial_samples=0),
+])
+def test_search_loops_check_their_ranges_when_built_from_python(build):
+    with pytest.raises(ConfigError, match="must be a positive integer"):
+        build()
+
+
+def test_range_messages():
+    declared = {"n": Int(2), "p": Float(0.0, 1.0), "lr": Float(0.0, above=True), "k": Int(1, optional=True)}
+    check_ranges("x", declared, {"n": 2, "p": 1, "lr": 1e-3, "k": None})
+    for values, message in [({"n": 1}, "x.n must be an integer >= 2, got 1"),
+                            ({"p": float("nan")}, "x.p must be in [0.0, 1.0], got nan"),
+                            ({"p": "0.5"}, "x.p must be in [0.0, 1.0], got '0.5'"),
+                            ({"lr": 0.0}, "x.lr must be > 0.0, got 0.0"),
+                            ({"k": 0}, "x.k must be a positive integer or null, got 0")]:
+        with pytest.raises(ConfigError) as error:
+            check_ranges("x", declared, {"n": 2, "p": 0.5, "lr": 1.0, "k": 1, **values})
+        assert str(error.value) == message
