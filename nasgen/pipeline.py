@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nasgen.errors import ConfigError, DataError, NasgenError
+from nasgen.reporting.console import format_value
 from nasgen.reporting.results import write_json
 from nasgen.search.oracle import BudgetExhausted, Oracle
 from nasgen.utils import seed_everything
@@ -106,8 +107,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     best = results.get("best")
     if best:
         log.info("best architecture %s: %s = %s, %s = %s (%d queries) -> %s", best["arch"], objective.search_metric,
-                 best[objective.search_metric], objective.report_metric, best[objective.report_metric], oracle.spent,
-                 run_dir)
+                 format_value(best[objective.search_metric]), objective.report_metric,
+                 format_value(best[objective.report_metric]), oracle.spent, run_dir)
     else:
         log.warning("no queried architecture %s (%d queries) -> %s", "satisfies the constraint"
                     if objective.constrained else "was evaluated", oracle.spent, run_dir)

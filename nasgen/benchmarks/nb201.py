@@ -159,7 +159,7 @@ def columns_from_nats(folder: "str | Path") -> dict[str, np.ndarray]:
     records = sorted(folder.glob("[0-9]" * 6 + ".pickle.pbz2"))
     if not records:
         raise DataError(f"{folder} holds no per-architecture records (000000.pickle.pbz2, ...). {NATS_HINT}")
-    for path in tqdm(records, desc="importing NATS-Bench records", disable=len(records) < 100):
+    for path in tqdm(records, desc="importing NATS-Bench records", disable=True if len(records) < 100 else None):
         record = _load_pbz2(path)
         for hp, epochs in (("12", 12), ("200", 200)):
             info = record[hp]
