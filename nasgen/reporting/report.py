@@ -303,6 +303,7 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
         bands = [band for mean, std in curves.values() for band in (mean - std, mean + std)]
         values = np.concatenate([*bands, [optimum] if optimum is not None else []])
         values = values[np.isfinite(values)]
+        legend_place: dict = {"loc": "best"}
         if len(values):
             low, high = padded(float(values.min()), float(values.max()))
             ax.set_ylim(low, high)
@@ -316,11 +317,12 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
                 zoom.tick_params(labelsize=7)
                 zoom.set_title(f"after query {settling_queries(length)}", fontsize=7)
                 ax.indicate_inset_zoom(zoom, edgecolor="0.5")
+                legend_place = {"loc": "lower left", "bbox_to_anchor": (0.1, 0.02)}  # beside the inset
         title = f"{dataset}{', ' + constraint if constraint else ''}"
         ax.set_title(f"{title}\n{report_metric} of the best by {members[0].search_metric}", fontsize=9)
         ax.set_xlabel("queries")
         ax.set_ylabel(report_metric)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, **legend_place)
     save_figure(fig, path)
 
 

@@ -55,16 +55,18 @@ def padded(low: float, high: float) -> tuple[float, float]:
 
 
 def focus_limits(curves: Sequence[np.ndarray], optima: Sequence[float | None] = ()) -> tuple[float, float] | None:
-    """Y-limits for the interesting range of any-time curves: from a low quantile of their
-    values after :func:`settling_queries` up to their maximum, widened to include the optima
-    (above for a maximised metric, below for a minimised one), padded; ``None`` without any
-    finite value."""
+    """Y-limits for the interesting range of any-time curves: their values after
+    :func:`settling_queries`, widened to include the optima, padded; ``None`` without any
+    finite value.
+
+    Failed design: the 5 % quantile of those values as the lower limit hid the searched curve's
+    first steps after the random start (a line appearing from below the axis)."""
     settled = np.concatenate([np.asarray(c, float)[settling_queries(len(c)):] for c in curves] or [[]])
     settled = settled[np.isfinite(settled)]
     if not len(settled):
         return None
     known = [float(o) for o in optima if o is not None and np.isfinite(o)]
-    return padded(min([float(np.quantile(settled, 0.05, method="lower")), *known]), max([float(settled.max()), *known]))
+    return padded(min([float(settled.min()), *known]), max([float(settled.max()), *known]))
 
 
 def plot_search_curve(oracle: Oracle, path: Path, optima: dict[str, float | None]) -> None:
