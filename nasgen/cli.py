@@ -7,7 +7,7 @@
                                      quickstart with seed 3; `experiment=NAME` replaces it and
                                      `experiment=none` leaves the bare config defaults
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
-    nasgen report PATH... [--out DIR] [--budgets 96 192 300]
+    nasgen report PATH... [--out DIR] [--budgets N...]
                                      table + curves of runs / sweeps (partial ones too)
     nasgen data {list,import,verify} manage benchmark tables
 """
@@ -80,7 +80,8 @@ def _report(args: list[str]) -> int:
                                      "any-time curves. Works on running or interrupted sweeps.")
     parser.add_argument("paths", nargs="+", help="run directories or folders containing them (searched recursively)")
     parser.add_argument("--out", help="output folder (default: <first path>/report)")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[96, 192, 300], help="query counts for the table")
+    parser.add_argument("--budgets", type=int, nargs="+", help="query counts for the table (default: the runs' "
+                        "evaluation.summary.report_at values and their budgets)")
     parsed = parser.parse_args(args)
     out = Path(parsed.out) if parsed.out else Path(parsed.paths[0]) / "report"
     print(write_report(parsed.paths, out, parsed.budgets))

@@ -24,6 +24,7 @@ from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
 from nasgen.ranges import Int, check_ranges
+from nasgen.reporting.console import format_value
 from nasgen.reporting.results import write_json
 from nasgen.search.base import CheckedSearch, SearchLoop
 from nasgen.search.oracle import BudgetExhausted, Oracle
@@ -153,8 +154,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     best = results.get("best")
     if best:
         log.info("best architecture %s: %s = %s, %s = %s (%d queries) -> %s", best["arch"], objective.search_metric,
-                 best[objective.search_metric], objective.report_metric, best[objective.report_metric], oracle.spent,
-                 run_dir)
+                 format_value(best[objective.search_metric]), objective.report_metric,
+                 format_value(best[objective.report_metric]), oracle.spent, run_dir)
     else:
         log.warning("no queried architecture %s (%d queries) -> %s", "satisfies the constraint"
                     if objective.constrained else "was evaluated", oracle.spent, run_dir)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -257,6 +259,7 @@ class DigitsBenchmark:
     """Hands out the trained tiny CNN for any architecture."""
 
     name = "digits-stub"
+    dataset = "digits"
     num_classes = 10
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -311,6 +314,35 @@ def test_suite_writes_json_and_plots(trained, tmp_path):
     for plot in ("robustness_attacks.png", "robustness_corruptions.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_suite_summarises_on_the_console_and_plots_in_percent(trained, tmp_path, caplog, monkeypatch):
+    from nasgen.evaluation import robustness
+    from nasgen.reporting.console import format_value
+
+    model, x, y = trained
+    space = NB201Space()
+    search = FinishedSearch([space.to_str(space.from_index(6111))], [90.0])
+    figures = []
+    monkeypatch.setattr(robustness, "save_figure", lambda fig, path: figures.append(fig))
+    with caplog.at_level(logging.INFO):
+        summary = RobustnessSuite(**SMALL_SUITE)(search, DigitsBenchmark(model, x, y), tmp_path)["robustness"]
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("robustness on digits test"))
+    percent = {"clean": format_value(100 * summary["clean_accuracy"]),
+               "fgsm": format_value(100 * summary["attacks"]["fgsm"]["1"]),
+               "corruptions": format_value(100 * summary["corruption_mean_accuracy"])}
+    assert f"clean {percent['clean']} %" in line and f"fgsm {percent['fgsm']} %" in line
+    assert "at eps=1/255" in line and "pgd" in line and "(eps=8/255)" in line  # pgd ran at eps=8 only
+    assert f"corruptions mean {percent['corruptions']} %" in line
+    assert "jacobian norm" in line and "hessian max eigenvalue" in line
+    assert not re.search(r"\d\.\d{5,}", line)  # no float noise
+    assert len(figures) == 2
+    for figure in figures:
+        ax = figure.axes[0]
+        assert ax.get_ylim()[1] > 99 and "%" in ax.get_ylabel() and "digits test" in ax.get_title()
+        clean_line = next(line for line in ax.lines if line.get_label().startswith("clean"))
+        assert clean_line.get_ydata()[0] == pytest.approx(100 * summary["clean_accuracy"])
+        plt.close(figure)
 
 
 def test_suite_skips_benchmarks_without_models(tmp_path, caplog):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot
+import numpy as np
 import pytest
 
 from nasgen.generators import AGNetGenerator
@@ -70,6 +72,45 @@ def test_report_counts_partial_runs(sweep: Path, tmp_path: Path):
     rows = report_rows(partial / "report" / "report.csv")
     assert rows["random"]["seeds"] == "2"
     assert rows["random"]["n @10"] == "2" and rows["random"]["n @20"] == "1"
+
+
+def test_report_defaults_to_the_budgets_the_runs_have(sweep: Path, tmp_path: Path):
+    result = nasgen("report", str(sweep), "--out", str(tmp_path), cwd=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "report.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert [column for column in header if column.startswith("n @")] == ["n @10", "n @20"]  # report_at and budget
+    rows = report_rows(tmp_path / "report.csv")
+    assert rows["random"]["n @20"] == "2" and rows["random"]["reported @20"] != "-"
+
+
+def test_report_counts_distinct_seeds_and_says_runs(sweep: Path, tmp_path: Path):
+    import shutil
+
+    repeated = tmp_path / "repeated"
+    shutil.copytree(sweep, repeated)
+    local = next(job for job in sorted(repeated.iterdir())
+                 if job.is_dir() and "search=local" in (job / ".hydra" / "overrides.yaml").read_text())
+    shutil.copytree(local, repeated / "again")  # the same seed run twice
+    result = nasgen("report", str(repeated), cwd=tmp_path, cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr
+    rows = report_rows(repeated / "report" / "report.csv")
+    assert (rows["local"]["seeds"], rows["local"]["runs"]) == ("2", "3")
+    assert (rows["random"]["seeds"], rows["random"]["runs"]) == ("2", "2")
+
+
+def test_report_curves_hold_every_mean_and_band(sweep: Path, monkeypatch: pytest.MonkeyPatch):
+    from nasgen.reporting import report
+
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: figures.append(fig))
+    report.plot_curves(report.find_runs([sweep]), Path("unused.png"))
+    (ax,) = figures[0].axes
+    plotted = np.concatenate([line.get_ydata() for line in ax.lines]
+                             + [band.get_paths()[0].vertices[:, 1] for band in ax.collections])
+    low, high = ax.get_ylim()
+    assert low <= plotted.min() and plotted.max() <= high
+    matplotlib.pyplot.close(figures[0])
 
 
 def test_report_on_an_empty_folder_says_so(tmp_path: Path):

@@ -256,7 +256,9 @@ def columns_from_nats(path: "str | Path") -> dict[str, np.ndarray]:
     if official != list(range(NUM_ARCHS)):
         raise DataError(f"{path}: meta_archs is not the NB201 tss index order")
     columns: dict[str, np.ndarray] = {}
-    for where, record in tqdm(records, total=count, desc="importing NATS-Bench records", disable=count < 100):
+    # no bar for a few records, and none when stderr is not a terminal (disable=None)
+    progress = tqdm(records, total=count, desc="importing NATS-Bench records", disable=True if count < 100 else None)
+    for where, record in progress:
         try:
             _add_record(record, columns)
         except (KeyError, TypeError, ValueError, IndexError) as exc:

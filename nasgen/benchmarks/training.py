@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from nasgen.data.datasets import DATASETS, Split, augment, load_dataset, to_unit
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.models.nb201_network import NB201Network, Normalize, count_params
 from nasgen.paths import atomic_write
+from nasgen.reporting.console import progress_bar
 from nasgen.spaces.nb201 import NB201Arch, NB201Space
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class TrainingBenchmark:
         steps = s["epochs"] * math.ceil(len(labels) / s["batch_size"])
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=0.0)
         start = time.perf_counter()
-        epochs = tqdm(range(s["epochs"]), desc=f"training NB201 #{index}", unit="epoch", leave=False)
+        epochs = progress_bar(range(s["epochs"]), desc=f"training NB201 #{index}", unit="epoch", leave=False)
         for _ in epochs:
             model.train()
             total = torch.zeros((), device=self.device)

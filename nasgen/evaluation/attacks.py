@@ -45,9 +45,9 @@ import torch.nn.functional as F
 from pyautoattack.autopgd_base import APGDAttack
 from pyautoattack.square import SquareAttack
 from torch import nn
-from tqdm import tqdm
 
 from nasgen.errors import ConfigError, choose
+from nasgen.reporting.console import progress_bar
 
 FGSM_EPSILONS: tuple[float, ...] = (0.1, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 255)
 PGD_EPSILONS: tuple[float, ...] = (0.1, 0.5, 1, 2, 3, 4, 8)
@@ -174,7 +174,7 @@ def evaluate_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: st
     clean = Tally(num_classes)
     started = time.perf_counter()
     with inference_mode(model), \
-            tqdm(total=len(options["epsilons"]) * len(starts), desc=name, disable=not progress, leave=False) as bar:
+            progress_bar(total=len(options["epsilons"]) * len(starts), desc=name, enabled=progress, leave=False) as bar:
         with torch.no_grad():
             for start in starts:
                 clean.update(model(x[start:start + batch_size].to(device)), y[start:start + batch_size])

@@ -59,10 +59,10 @@ import numpy as np
 import torch
 from PIL import Image
 from scipy import ndimage
-from tqdm import tqdm
 
 from nasgen.errors import ConfigError, choose
 from nasgen.evaluation.attacks import Tally, inference_mode, model_device
+from nasgen.reporting.console import progress_bar
 
 CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
@@ -420,8 +420,8 @@ def evaluate_corruptions(model: torch.nn.Module, x: torch.Tensor, y: torch.Tenso
     device = model_device(model)
     starts = range(0, len(x), batch_size)
     per_corruption: dict[str, dict] = {}
-    with inference_mode(model), tqdm(total=len(names) * len(severities) * len(starts), desc="corruptions",
-                                     disable=not progress, leave=False) as bar:
+    with inference_mode(model), progress_bar(total=len(names) * len(severities) * len(starts),
+                                             desc="corruptions", enabled=progress, leave=False) as bar:
         for name in names:
             rows: dict[str, list] = {"severities": severities, "accuracy": [], "confidence": [], "confusion": []}
             for severity in severities:

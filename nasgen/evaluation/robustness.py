@@ -5,9 +5,10 @@ and training-free measures (:mod:`nasgen.evaluation.training_free`).
 
 :func:`evaluate_robustness` evaluates any model on given data; :class:`RobustnessSuite` is the
 evaluation suite that runs it on the best architecture of a search, for benchmarks that can
-hand out trained models (``load_model``), and writes ``robustness.json``,
-``robustness_attacks.png`` and ``robustness_corruptions.png`` to the run directory.
-Accuracies and confidences are fractions in [0, 1]; epsilons are in units of 1/255.
+hand out trained models (``load_model``), writes ``robustness.json``,
+``robustness_attacks.png`` and ``robustness_corruptions.png`` to the run directory and logs a
+compact summary. Accuracies and confidences are fractions in [0, 1] in the results; plots and
+log lines show them in %, like every other accuracy of nasgen. Epsilons are in units of 1/255.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from nasgen.evaluation.attacks import (  # noqa: E402
 )
 from nasgen.evaluation.corruptions import CORRUPTIONS, SEVERITIES, check_corruption, evaluate_corruptions  # noqa: E402
 from nasgen.evaluation.training_free import training_free_measures  # noqa: E402
+from nasgen.reporting.console import format_value  # noqa: E402
 from nasgen.reporting.results import save_figure, write_json  # noqa: E402
 from nasgen.search.oracle import Oracle  # noqa: E402
 
@@ -49,11 +51,17 @@ DEFAULT_CORRUPTIONS: dict[str, Any] = {"names": list(CORRUPTIONS), "severities":
                                        "max_samples": None}
 DEFAULT_MEASURES: dict[str, Any] = {"batches": 10, "batch_size": 256, "n_projections": 1, "hessian_iterations": 20,
                                     "hessian_tol": 1e-3, "random_init": True}
+# The epsilon (in 1/255) at which the console summary names each attack's accuracy: the
+# robustness dataset's headline value, also the default column of `nasgen report`.
+SUMMARY_EPSILON = 1.0
 
 
 @runtime_checkable
 class ModelBenchmark(Protocol):
     """A benchmark that trains its architectures and hands out the trained networks."""
+
+    @property
+    def dataset(self) -> str: ...
 
     @property
     def num_classes(self) -> int: ...
@@ -173,38 +181,63 @@ def summarise(result: Mapping) -> dict:
     return summary
 
 
-def plot_attacks(result: Mapping, path: Path, title: str = "") -> None:
-    """Accuracy vs epsilon (log scale), one line per attack, clean accuracy dotted; attacks
-    capped by ``max_samples`` show their own clean accuracy in the legend."""
+def summary_text(summary: Mapping) -> str:
+    """:func:`summarise`'s headline numbers in one line: clean accuracy, each attack at
+    :data:`SUMMARY_EPSILON` (or, for an attack not run there, at its smallest epsilon), the mean
+    corruption accuracy (all in %) and the training-free measures."""
+    parts = [f"clean {format_value(100 * summary['clean_accuracy'])} %"]
+    attacks = []
+    for name, by_epsilon in summary.get("attacks", {}).items():
+        epsilon = min(by_epsilon, key=lambda eps: (float(eps) != SUMMARY_EPSILON, float(eps)))
+        named = "" if float(epsilon) == SUMMARY_EPSILON else f" (eps={epsilon}/255)"
+        attacks.append(f"{name} {format_value(100 * by_epsilon[epsilon])} %{named}")
+    if attacks:
+        parts.append(f"at eps={SUMMARY_EPSILON:g}/255: " + ", ".join(attacks))
+    if "corruption_mean_accuracy" in summary:
+        parts.append(f"corruptions mean {format_value(100 * summary['corruption_mean_accuracy'])} %")
+    measures = summary.get("measures", {})
+    if "jacobian_norm" in measures:
+        parts.append(f"jacobian norm {format_value(measures['jacobian_norm'])}, "
+                     f"hessian max eigenvalue {format_value(measures['hessian_max_eigenvalue'])}")
+    return "; ".join(parts)
+
+
+def _percent_axis(ax: plt.Axes, images: str) -> None:
+    ax.set_ylabel(f"accuracy on {images} (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+
+
+def plot_attacks(result: Mapping, path: Path, images: str, title: str = "") -> None:
+    """Accuracy (%) vs epsilon (log scale), one line per attack, clean accuracy dotted; attacks
+    capped by ``max_samples`` show their own clean accuracy in the legend. ``images`` names the
+    evaluated data (e.g. ``"digits test"``) on the axis."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, rows in result["attacks"].items():
-        ax.plot(rows["epsilons"], rows["accuracy"], "o-", ms=3,
-                label=f"{name} ({rows['num_samples']} images, clean {rows['clean_accuracy']:.3f})")
-    ax.axhline(result["clean"]["accuracy"], color="k", ls=":", lw=1,
+        ax.plot(rows["epsilons"], [100 * a for a in rows["accuracy"]], "o-", ms=3,
+                label=f"{name} ({rows['num_samples']} images, clean {100 * rows['clean_accuracy']:.1f} %)")
+    ax.axhline(100 * result["clean"]["accuracy"], color="k", ls=":", lw=1,
                label=f"clean ({result['num_samples']} images)")
     ax.set_xscale("log")
     ax.set_xlabel("epsilon (x 1/255, L-inf)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title or "adversarial attacks")
-    ax.grid(alpha=0.3)
+    _percent_axis(ax, images)
+    ax.set_title(f"{title or 'adversarial attacks'} on {images}", fontsize=10)
     ax.legend(fontsize=8)
     save_figure(fig, path)
 
 
-def plot_corruptions(result: Mapping, path: Path, title: str = "") -> None:
-    """Accuracy vs severity, one line per corruption, clean accuracy dotted."""
+def plot_corruptions(result: Mapping, path: Path, images: str, title: str = "") -> None:
+    """Accuracy (%) vs severity, one line per corruption, clean accuracy dotted."""
     fig, ax = plt.subplots(figsize=(7.6, 4.6))
     colours = plt.get_cmap("tab20")
     for i, (name, rows) in enumerate(result["corruptions"]["per_corruption"].items()):
-        ax.plot(rows["severities"], rows["accuracy"], "o-", ms=3, color=colours(i % 20), label=name)
-    ax.axhline(result["clean"]["accuracy"], color="k", ls=":", lw=1, label="clean")
+        ax.plot(rows["severities"], [100 * a for a in rows["accuracy"]], "o-", ms=3, color=colours(i % 20),
+                label=name)
+    ax.axhline(100 * result["clean"]["accuracy"], color="k", ls=":", lw=1, label="clean")
     ax.set_xticks(list(SEVERITIES))
     ax.set_xlabel("severity")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title or "common corruptions")
-    ax.grid(alpha=0.3)
+    _percent_axis(ax, images)
+    ax.set_title(f"{title or 'common corruptions'} on {images}", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     save_figure(fig, path)
 
@@ -230,7 +263,7 @@ class RobustnessSuite:
     def __call__(self, oracle: Oracle, benchmark: Any, run_dir: Path) -> dict:
         if not isinstance(benchmark, ModelBenchmark):
             log.info("robustness evaluation skipped: benchmark %r hands out no trained models "
-                     "(needs load_model, evaluation_data and num_classes)",
+                     "(needs load_model, evaluation_data, dataset and num_classes)",
                      getattr(benchmark, "name", type(benchmark).__name__))
             return {}
         if not oracle.records:
@@ -246,11 +279,14 @@ class RobustnessSuite:
         arch = {"arch": record["arch"], "index": record["index"], "found_at_query": record["query"],
                 "split": self.split}
         write_json(Path(run_dir) / "robustness.json", {**arch, **result})
+        images = f"{benchmark.dataset} {self.split}"
         if self.plot:
             name = f"index {record['index']}" if record["index"] != "" else record["arch"]
             title = f"best architecture ({name})"
             if "attacks" in result:
-                plot_attacks(result, Path(run_dir) / "robustness_attacks.png", title)
+                plot_attacks(result, Path(run_dir) / "robustness_attacks.png", images, title)
             if "corruptions" in result:
-                plot_corruptions(result, Path(run_dir) / "robustness_corruptions.png", title)
-        return {"robustness": {**arch, **summarise(result)}}
+                plot_corruptions(result, Path(run_dir) / "robustness_corruptions.png", images, title)
+        summary = summarise(result)
+        log.info("robustness on %s (%d images): %s", images, len(x), summary_text(summary))
+        return {"robustness": {**arch, **summary}}

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from nasgen.errors import ConfigError
 from nasgen.evaluation.attacks import inference_mode, model_device
+from nasgen.reporting.console import progress_bar
 
 
 def jacobian_sq_norms(model: nn.Module, x: torch.Tensor, n_projections: int = 1,
@@ -111,8 +111,8 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batches: int 
     generator = torch.Generator().manual_seed(seed)
     jacobian, hessian = [], []
     with inference_mode(model):
-        for images, labels in tqdm(list(_batches(x, y, batches, batch_size)), desc="measures",
-                                   disable=not progress, leave=False):
+        for images, labels in progress_bar(list(_batches(x, y, batches, batch_size)), desc="measures",
+                                           enabled=progress, leave=False):
             images, labels = images.to(device), labels.to(device)
             jacobian.append(float(jacobian_sq_norms(model, images, n_projections, generator).mean().sqrt()))
             hessian.append(float(hessian_eigenvalues(model, images, labels, hessian_iterations, hessian_tol,

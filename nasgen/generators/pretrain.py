@@ -110,7 +110,7 @@ def _train(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfi
     steps_per_tick = max(1, config.tick_size // config.batch_size)
     best_validity, best_state, curve = -1.0, None, []
     start = time.perf_counter()
-    progress = tqdm(range(config.ticks), desc="pretraining generator", unit="tick")
+    progress = tqdm(range(config.ticks), desc="pretraining generator", unit="tick", disable=None)  # no bar off-TTY
     for tick in progress:
         for _ in range(steps_per_tick):
             types, edges = graph_targets(space, draw(config.batch_size, rng))

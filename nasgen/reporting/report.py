@@ -24,7 +24,7 @@ import yaml  # noqa: E402
 
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
-from nasgen.reporting.results import save_figure  # noqa: E402
+from nasgen.reporting.results import focus_limits, padded, save_figure, settling_queries  # noqa: E402
 from nasgen.search.oracle import incumbent_positions  # noqa: E402
 
 # Overrides that do not make a different method: they vary inside one table cell
@@ -44,6 +44,9 @@ class Run:
     search_metric: str
     report_metric: str
     maximize: bool
+    seed: int | None = None
+    budget: int | None = None
+    report_at: tuple[int, ...] = ()  # the run's evaluation.summary.report_at query counts
     optimum: dict[str, float] = field(default_factory=dict)
     searched: np.ndarray = field(default_factory=lambda: np.empty(0))
     reported: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -98,7 +101,9 @@ def _load_run(history: Path) -> Run | None:
     with open(history, newline="") as f:
         rows = list(csv.DictReader(f))
     run = Run(run_dir, method, " ".join([method, *extra]), dataset, objective["search_metric"],
-              objective["report_metric"], bool(objective.get("maximize", True)))
+              objective["report_metric"], bool(objective.get("maximize", True)), seed=config.get("seed"),
+              budget=config.get("budget"),
+              report_at=tuple(OmegaConf.select(config, "evaluation.summary.report_at", default=None) or ()))
     run.searched = np.array([float(r[run.search_metric]) for r in rows])
     run.reported = np.array([float(r[run.report_metric]) for r in rows])
     if objective.get("cost_metric"):
@@ -144,19 +149,30 @@ def _constraint_order(run: Run) -> tuple[str, float]:
     return run.cost_metric or "", run.cost_limit if run.cost_limit is not None else np.inf
 
 
+def default_budgets(runs: Sequence[Run]) -> list[int]:
+    """The query counts the runs themselves report at: their ``evaluation.summary.report_at``
+    values and their budgets."""
+    return sorted({int(b) for run in runs for b in (*run.report_at, run.budget) if b is not None})
+
+
 def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[list[str]]]:
     """Rows per (dataset, [constraint,] method label): mean ± std of the incumbent's reported and
-    searched metric at each budget, with the number of seeds that reached it (and, under a
-    constraint, had a feasible architecture by then)."""
+    searched metric at each budget, with the number of runs that reached it (and, under a
+    constraint, had a feasible architecture by then). ``seeds`` counts distinct seeds; a
+    ``runs`` column follows where some cell holds more runs than seeds (a seed run twice)."""
     constrained = any(run.constraint for run in runs)
+    groups = _groups(runs)
+    seeds = {key: len({r.seed for r in members}) for key, members in groups.items()}
+    repeated = any(len(members) != seeds[key] for key, members in groups.items())
     header = ["dataset", *(["constraint"] if constrained else []), "method", "searched metric", "reported metric",
-              "seeds"]
+              "seeds", *(["runs"] if repeated else [])]
     for budget in budgets:
         header += [f"reported @{budget}", f"searched @{budget}", f"n @{budget}"]
     rows = []
-    for (dataset, constraint, label), members in _groups(runs).items():
+    for (dataset, constraint, label), members in groups.items():
         row = [dataset, *([constraint] if constrained else []), label, members[0].search_metric,
-               members[0].report_metric, str(len(members))]
+               members[0].report_metric, str(seeds[(dataset, constraint, label)]),
+               *([str(len(members))] if repeated else [])]
         for budget in budgets:
             reached = [r.incumbent_curves() for r in members if len(r.searched) >= budget]
             reached = [(s, rep) for s, rep in reached if not np.isnan(s[budget - 1])]
@@ -243,45 +259,70 @@ def _panel_grid(count: int, width: float = 5.2, height: float = 4.0) -> tuple[pl
     return fig, list(axes.flat[:count])
 
 
+def _mean_curves(members: Sequence[Run]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per method label: mean and std over its runs of the incumbent's reported metric per query."""
+    curves = {}
+    for label in sorted({r.label for r in members}):
+        runs = [r.incumbent_curves()[1] for r in members if r.label == label]
+        padded_runs = np.full((len(runs), max(len(c) for c in runs)), np.nan)
+        for i, c in enumerate(runs):
+            padded_runs[i, : len(c)] = c
+        with warnings.catch_warnings():  # queries before any run had a feasible architecture
+            warnings.simplefilter("ignore", RuntimeWarning)
+            curves[f"{label} (n={len(runs)})"] = np.nanmean(padded_runs, 0), np.nanstd(padded_runs, 0)
+    return curves
+
+
+def _draw_curves(ax: plt.Axes, curves: dict[str, tuple[np.ndarray, np.ndarray]], optimum: float | None,
+                 legend: bool) -> None:
+    for label, (mean, std) in curves.items():
+        x = np.arange(1, len(mean) + 1)
+        ax.plot(x, mean, label=label if legend else None)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    if optimum is not None:
+        ax.axhline(optimum, color="k", ls=":", lw=0.8, label="optimum" if legend else None)
+    ax.grid(alpha=0.3)
+
+
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
     """Mean and ±1 std band of the incumbent's reported metric over queries, one panel per
     dataset, constraint and reported metric, one line per method; the (constrained) optimum
-    as a dotted line."""
+    as a dotted line. Each panel's y-range holds all of its curves and bands; where the first
+    (random) queries squeeze the rest, an inset zooms on the range after them.
+
+    Failed design: y-limits fitted to the curves after the first 16 queries cut off real data
+    (the early queries and their bands) without saying so."""
     panels = sorted({(r.dataset, r.constraint, r.report_metric) for r in runs})
     fig, axes = _panel_grid(len(panels))
     for ax, (dataset, constraint, report_metric) in zip(axes, panels):
         members = [r for r in runs if (r.dataset, r.constraint, r.report_metric) == (dataset, constraint,
                                                                                      report_metric)]
-        lows, highs = [], []
-        for label in sorted({r.label for r in members}):
-            curves = [r.incumbent_curves()[1] for r in members if r.label == label]
-            length = max(len(c) for c in curves)
-            padded = np.full((len(curves), length), np.nan)
-            for i, c in enumerate(curves):
-                padded[i, : len(c)] = c
-            with warnings.catch_warnings():  # queries before any run had a feasible architecture
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean, std = np.nanmean(padded, 0), np.nanstd(padded, 0)
-            x = np.arange(1, length + 1)
-            ax.plot(x, mean, label=f"{label} (n={len(curves)})")
-            ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-            settled = min(16, length) - 1  # the first random queries would squash the interesting range
-            if not np.isnan(mean[settled:]).all():
-                lows.append(np.nanmin(mean[settled:] - std[settled:]))
-                highs.append(np.nanmax(mean[settled:] + std[settled:]))
+        curves = _mean_curves(members)
         optimum = next((r.optimum.get(r.report_metric) for r in members if r.optimum), None)
-        if optimum is not None:
-            ax.axhline(optimum, color="k", ls=":", lw=0.8, label="optimum")
-            highs.append(optimum)
-        if lows:
-            low, high = min(lows), max(highs)
-            ax.set_ylim(low - 0.05 * (high - low + 1e-9), high + 0.05 * (high - low + 1e-9))
+        _draw_curves(ax, curves, optimum, legend=True)
+        bands = [band for mean, std in curves.values() for band in (mean - std, mean + std)]
+        values = np.concatenate([*bands, [optimum] if optimum is not None else []])
+        values = values[np.isfinite(values)]
+        legend_place: dict = {"loc": "best"}
+        if len(values):
+            low, high = padded(float(values.min()), float(values.max()))
+            ax.set_ylim(low, high)
+            focus = focus_limits(bands, [optimum])
+            if focus is not None and focus[1] - focus[0] < (high - low) / 3:
+                zoom = ax.inset_axes([0.42, 0.06, 0.55, 0.5])
+                _draw_curves(zoom, curves, optimum, legend=False)
+                length = max(len(mean) for mean, _ in curves.values())
+                zoom.set_xlim(settling_queries(length) + 1, length)
+                zoom.set_ylim(*focus)
+                zoom.tick_params(labelsize=7)
+                zoom.set_title(f"after query {settling_queries(length)}", fontsize=7)
+                ax.indicate_inset_zoom(zoom, edgecolor="0.5")
+                legend_place = {"loc": "lower left", "bbox_to_anchor": (0.1, 0.02)}  # beside the inset
         title = f"{dataset}{', ' + constraint if constraint else ''}"
         ax.set_title(f"{title}\n{report_metric} of the best by {members[0].search_metric}", fontsize=9)
         ax.set_xlabel("queries")
         ax.set_ylabel(report_metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, **legend_place)
     save_figure(fig, path)
 
 
@@ -312,11 +353,15 @@ def plot_hardware(runs: Sequence[Run], path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] = (96, 192, 300)) -> str:
+def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] | None = None) -> str:
     """Write ``report.md``, ``report.csv``, ``curves.png`` and, for runs with a cost constraint,
     ``hardware.csv`` and ``hardware.png``, for runs with the robustness suite ``robustness.csv``, to
-    ``out``; return the markdown."""
+    ``out``; return the markdown. ``budgets``: the query counts of the table (default: those the
+    runs report at, :func:`default_budgets`).
+
+    Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
     runs = find_runs(paths)
+    budgets = default_budgets(runs) if budgets is None else budgets
     out = Path(out)
     tables = {"report.csv": table(runs, budgets)}
     markdown = _markdown(*tables["report.csv"])

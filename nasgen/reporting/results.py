@@ -42,18 +42,50 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def settling_queries(queries: int) -> int:
+    """How many first queries a plot may leave out of its y-range: the random start of a
+    search (one bad first cell would otherwise squeeze the rest into a few pixels)."""
+    return min(10, queries // 4)
+
+
+def padded(low: float, high: float) -> tuple[float, float]:
+    """``(low, high)`` widened by 5 % of the range on each side (a flat range by 1 % of its value)."""
+    pad = 0.05 * (high - low) or 0.01 * abs(high) or 1.0
+    return low - pad, high + pad
+
+
+def focus_limits(curves: Sequence[np.ndarray], optima: Sequence[float | None] = ()) -> tuple[float, float] | None:
+    """Y-limits for the interesting range of any-time curves: their values after
+    :func:`settling_queries`, widened to include the optima, padded; ``None`` without any
+    finite value.
+
+    Failed design: the 5 % quantile of those values as the lower limit hid the searched curve's
+    first steps after the random start (a line appearing from below the axis)."""
+    settled = np.concatenate([np.asarray(c, float)[settling_queries(len(c)):] for c in curves] or [[]])
+    settled = settled[np.isfinite(settled)]
+    if not len(settled):
+        return None
+    known = [float(o) for o in optima if o is not None and np.isfinite(o)]
+    return padded(min([float(settled.min()), *known]), max([float(settled.max()), *known]))
+
+
 def plot_search_curve(oracle: Oracle, path: Path, optima: dict[str, float | None]) -> None:
-    """Best-so-far search metric and the report metric of that incumbent, over queries."""
+    """Best-so-far search metric and the report metric of that incumbent, over queries; the
+    y-range shows the curves after the first few (random) queries and the optima."""
     objective = oracle.objective
     incumbents = oracle.incumbents()
     queries = np.arange(1, oracle.spent + 1)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    curves = []
     for metric, style in ((objective.search_metric, "-"), (objective.report_metric, "--")):
-        values = oracle.values(metric)[incumbents]
+        curves.append(oracle.values(metric)[incumbents])
         label = f"{metric} ({'searched' if metric == objective.search_metric else 'reported'})"
-        line, = ax.plot(queries, values, style, label=label)
+        line, = ax.plot(queries, curves[-1], style, label=label)
         if optima.get(metric) is not None:
             ax.axhline(optima[metric], color=line.get_color(), lw=0.8, ls=":", label=f"optimum {metric}")
+    limits = focus_limits(curves, list(optima.values()))
+    if limits is not None:
+        ax.set_ylim(*limits)
     ax.set_xlabel("queries")
     ax.set_ylabel("accuracy of the best-so-far architecture (%)")
     ax.set_title("best architecture by searched metric")
