@@ -146,7 +146,6 @@ class AGNetSearch:
         weighting: str = "rank",
         backprop: bool = True,
         keep_top: int | None = None,
-        seed: int = 0,
         device: str = "cpu",
     ) -> None:
         self.make_generator, self.make_predictor = generator, predictor
@@ -168,7 +167,7 @@ class AGNetSearch:
                       batch_size=(batch_size, 1, None), num_candidates=(num_candidates, 1, None),
                       latent_bound=(latent_bound, 0.0, None), accuracy_weight=(accuracy_weight, 0.0, 1.0),
                       penalty=(penalty, 1.0, None))
-        self.seed, self.device = seed, torch.device(device)
+        self.device = torch.device(device)
         self.stats: dict = {"iterations": []}
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
@@ -176,8 +175,7 @@ class AGNetSearch:
         if self.joint and not objective.cost_metric:
             raise ConfigError("search.joint=true minimises a cost: set objective.cost_metric (e.g. latency/pixel3_ms)")
         uses_cost = objective.constrained or self.joint
-        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config,
-                                                     self.seed, self.device)
+        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
         predictor = self.make_predictor(space.graph.vector_dim)
         # A torch module learns jointly with the generator; anything else (XGBoost, the benchmark)

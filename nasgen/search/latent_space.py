@@ -40,7 +40,7 @@ class LatentSpaceSearch:
                  num_parents: int = 10, lso_epochs: int = 1, rank_weight_k: float = 0.01, batch_size: int = 16,
                  lr: float = 1e-3, betas: Sequence[float] = (0.5, 0.999), decode: str = "argmax",
                  prior: str = "uniform", latent_bound: float = 3.0, decode_batch: int = 256,
-                 max_decode_batches: int = 50, seed: int = 0, device: str = "cpu") -> None:
+                 max_decode_batches: int = 50, device: str = "cpu") -> None:
         choose("search.strategy", strategy, STRATEGIES)
         choose("search.decode", decode, ("argmax", "sample"))
         choose("search.prior", prior, ("uniform", "normal"))
@@ -57,15 +57,14 @@ class LatentSpaceSearch:
         self.rank_weight_k, self.batch_size, self.lr, self.betas = rank_weight_k, batch_size, lr, tuple(betas)
         self.sample = decode == "sample"
         self.decode_batch, self.max_decode_batches = decode_batch, max_decode_batches
-        self.seed, self.device = seed, torch.device(device)
+        self.device = torch.device(device)
         self.stats: dict = {"random_top_ups": 0}
 
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
         if oracle.objective.constrained:
             raise ConfigError("latent-space search does not handle cost constraints; use search=ag_net_hw")
         sign = 1.0 if oracle.objective.maximize else -1.0
-        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.seed,
-                                                     self.device)
+        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch_rng = torch_generator(rng)
         optimizer = torch.optim.Adam(generator.parameters(), lr=self.lr, betas=self.betas) if self.lso else None
         dim = generator.latent_dim
