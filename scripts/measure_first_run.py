@@ -61,10 +61,11 @@ def main() -> None:
     parser.add_argument("--pretraining", action="store_true", help="also time a run that pretrains (pretrain.seed=1)")
     parser.add_argument("--sweep", action="store_true", help="also time the 30-run ag_net_nb201 sweep (minutes)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel runs of the sweep")
+    parser.add_argument("--keep", metavar="DIR", help="keep the runs and caches in DIR (default: a temporary folder)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nasgen-first-run-") as tmp:
-        work = Path(tmp)
+        work = Path(args.keep or tmp)
         fresh_cache, warm_cache = work / "fresh-cache", work / "warm-cache"
         stem = generator_stem(NB201Space(), AGNetGenerator(NB201Space().graph), PretrainConfig())
         (warm_cache / "generators").mkdir(parents=True)
