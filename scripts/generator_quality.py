@@ -48,7 +48,7 @@ def table(result: dict) -> str:
                      f"{_percent(rec['argmax_reachable'])} % of them among the argmax decodings")
     seconds, stats = result["seconds"], result["pretrain"]
     lines.append(f"pretraining: {stats['ticks']} ticks, best validity {_percent(stats['validity'])} %, "
-                 f"{'cached' if stats['cached'] else 'trained'}")
+                 f"{stats['source']}")
     lines.append(f"wall-clock: pretrain {seconds['pretrain']:.0f} s, generation {seconds['generation']:.0f} s, "
                  f"reconstruction {seconds['reconstruction']:.0f} s")
     return "\n".join(lines)

@@ -8,9 +8,9 @@ import pytest
 
 from nasgen.generators.pretrain import PretrainConfig
 
-# experiment=smoke's generator pretraining (validity about 0.97 in about a minute): every test that
-# searches with AG-Net uses it through one session cache, so the suite pretrains it once per seed.
-QUICK_PRETRAIN = PretrainConfig(tick_size=5000, ticks=10, validity_samples=500, target_validity=0.97)
+# The default pretraining settings (also experiment=smoke's): their generator ships with nasgen, so
+# the tests that search with AG-Net never pretrain (tests/test_pretrain.py covers training itself).
+QUICK_PRETRAIN = PretrainConfig()
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,8 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def quick_generator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``NASGEN_CACHE`` shared by the session for quickly pretrained generators (also those of
-    ``experiment=smoke`` runs through the CLI)."""
+    """A ``NASGEN_CACHE`` shared by the session's AG-Net searches (also ``experiment=smoke`` runs
+    through the CLI): a generator pretrained by one of them is not pretrained again."""
     return tmp_path_factory.mktemp("quick-generators")
 
 
@@ -45,6 +45,6 @@ def quick_pretrain_settings() -> PretrainConfig:
 
 @pytest.fixture
 def quick_pretrain(quick_generator_cache: Path, monkeypatch: pytest.MonkeyPatch) -> PretrainConfig:
-    """The quick pretraining settings, with ``NASGEN_CACHE`` on the session's generator cache."""
+    """The default pretraining settings, with ``NASGEN_CACHE`` on the session's generator cache."""
     monkeypatch.setenv("NASGEN_CACHE", str(quick_generator_cache))
     return QUICK_PRETRAIN

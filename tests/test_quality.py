@@ -1,6 +1,8 @@
 """XGBoost predictor, pretraining on a subset, generator and predictor quality measures."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ from nasgen.evaluation.predictor_quality import (
 )
 from nasgen.generators import AGNetGenerator
 from nasgen.generators import pretrain as pretraining
-from nasgen.generators.pretrain import PretrainConfig, _cache_path, pretrain
+from nasgen.generators.pretrain import PretrainConfig, generator_stem, pretrain
 from nasgen.predictors import XGBPredictor
 from nasgen.spaces import NB201Space
 
@@ -61,20 +63,20 @@ def test_pretraining_on_a_subset_draws_only_from_it(monkeypatch):
     targets = pretraining.graph_targets
     monkeypatch.setattr(pretraining, "graph_targets", recording_targets)
     config = PretrainConfig(tick_size=64, ticks=1, validity_samples=20)
-    _, stats = pretrain(AGNetGenerator, SPACE, config, seed=0, train_archs=subset)
+    _, stats = pretrain(AGNetGenerator, SPACE, config, train_archs=subset)
     assert len(seen) == 64 and set(seen) <= set(subset)
     generator = AGNetGenerator(SPACE.graph)
-    assert stats["path"] == str(_cache_path(SPACE, generator, config, 0, subset))
-    assert stats["path"] != str(_cache_path(SPACE, generator, config, 0))
-    assert _cache_path(SPACE, generator, config, 0, subset[:-1]) != _cache_path(SPACE, generator, config, 0, subset)
+    assert Path(stats["path"]).stem == generator_stem(SPACE, generator, config, subset)
+    assert Path(stats["path"]).stem != generator_stem(SPACE, generator, config)
+    assert generator_stem(SPACE, generator, config, subset[:-1]) != generator_stem(SPACE, generator, config, subset)
     with pytest.raises(ConfigError, match="empty"):
-        pretrain(AGNetGenerator, SPACE, config, seed=0, train_archs=[])
+        pretrain(AGNetGenerator, SPACE, config, train_archs=[])
 
 
 def test_full_space_cache_key_is_unchanged():
     # Pinned digest of generators cached before train_archs existed: they must still be found.
-    name = _cache_path(SPACE, AGNetGenerator(SPACE.graph), PretrainConfig(), 0).name
-    assert name == "AGNetGenerator-nb201-seed0-f1fdb6fc62454101.pt"
+    name = generator_stem(SPACE, AGNetGenerator(SPACE.graph), PretrainConfig())
+    assert name == "AGNetGenerator-nb201-seed0-f1fdb6fc62454101"
 
 
 def test_generation_metrics_on_hand_made_lists():
@@ -102,7 +104,7 @@ def test_generator_quality_on_a_tiny_pretraining():
     reconstruction = result["reconstruction"]
     assert reconstruction["targets"] == 5 and 0 <= reconstruction["exact"] <= reconstruction["isomorphic"] <= 1
     assert 0 <= reconstruction["argmax_reachable"] <= 1
-    assert not result["pretrain"]["cached"]
+    assert result["pretrain"]["source"] == "trained"
     assert result["uniform_reference"]["novelty"] == pytest.approx(1563 / 15625)
     with pytest.raises(ConfigError, match="train_fraction"):
         gq.generator_quality(AGNetGenerator, SPACE, TINY_PRETRAIN, seed=0, train_fraction=1.0)

@@ -120,9 +120,9 @@ def test_report_on_an_empty_folder_says_so(tmp_path: Path):
 
 def _pretrain_in_subprocess(cache: str, queue: multiprocessing.Queue) -> None:
     os.environ["NASGEN_CACHE"] = cache
-    _, stats = pretrain(AGNetGenerator, NB201Space(), PretrainConfig(tick_size=1600, ticks=2, validity_samples=100),
-                        seed=7)
-    queue.put(stats["cached"])
+    _, stats = pretrain(AGNetGenerator, NB201Space(),
+                        PretrainConfig(tick_size=1600, ticks=2, validity_samples=100, seed=7))
+    queue.put(stats["source"])
 
 
 def test_concurrent_jobs_pretrain_a_generator_once(tmp_path: Path):
@@ -133,7 +133,7 @@ def test_concurrent_jobs_pretrain_a_generator_once(tmp_path: Path):
         job.start()
     for job in jobs:
         job.join(timeout=300)
-    assert sorted(queue.get(timeout=5) for _ in jobs) == [False, True]
+    assert sorted(queue.get(timeout=5) for _ in jobs) == ["cache", "trained"]
     assert len(list((tmp_path / "generators").glob("*.pt"))) == 1
 
 

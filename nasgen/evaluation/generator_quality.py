@@ -23,7 +23,7 @@ For scale, the result also holds what uniformly random cells would score
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Callable, Collection, Hashable, Sequence
 
 import numpy as np
@@ -106,7 +106,8 @@ def generator_quality(factory: Callable[[GraphSpec], torch.nn.Module], space: Se
     train = [cells[i] for i in np.sort(order[:cut])]
     held_out = [cells[i] for i in order[cut:][:reconstruct]]
 
-    generator, stats = pretrain(factory, space, config, seed, device, train_archs=train)
+    config = replace(config, seed=seed)  # one seed for the split and the pretraining
+    generator, stats = pretrain(factory, space, config, device, train_archs=train)
     pretrained = time.perf_counter()
 
     train_set = set(train)

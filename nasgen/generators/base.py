@@ -62,7 +62,7 @@ class GraphScores:
         rows, cols = np.triu_indices(graph.max_nodes, k=1)
         adjacency = np.zeros((len(types), graph.max_nodes, graph.max_nodes), dtype=np.uint8)
         adjacency[:, rows, cols] = edges
-        return [space.from_graph(t, a) for t, a in zip(types, adjacency)]
+        return space.from_graphs(types, adjacency)
 
 
 def graph_targets(space: SearchSpace, archs: Sequence[Arch]) -> tuple[torch.Tensor, torch.Tensor]:

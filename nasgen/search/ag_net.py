@@ -116,7 +116,7 @@ def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, spa
 @ranges("search", initial_samples=Int(1), top_k=Int(1), epochs=Int(0), alpha=Float(0.0, 1.0),
         rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True), target_scale=Float(0.0, above=True),
         num_candidates=Int(1), latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1),
-        accuracy_weight=Float(0.0, 1.0), penalty=Float(1.0), keep_top=Int(1, optional=True), seed=Int(0))
+        accuracy_weight=Float(0.0, 1.0), penalty=Float(1.0), keep_top=Int(1, optional=True))
 class AGNetSearch:
     """Generative LSO search loop; every number of the paper's Algorithm 6 is an argument."""
 
@@ -145,7 +145,6 @@ class AGNetSearch:
         weighting: str = "rank",
         backprop: bool = True,
         keep_top: int | None = None,
-        seed: int = 0,
         device: str = "cpu",
     ) -> None:
         self.make_generator, self.make_predictor = generator, predictor
@@ -160,7 +159,7 @@ class AGNetSearch:
         self.joint, self.accuracy_weight, self.penalty = joint, accuracy_weight, penalty
         choose("search.weighting", weighting, ("rank", "uniform"))
         self.weighting, self.backprop, self.keep_top = weighting, backprop, keep_top
-        self.seed, self.device = seed, torch.device(device)
+        self.device = torch.device(device)
         self.stats: dict = {"iterations": []}
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
@@ -177,8 +176,7 @@ class AGNetSearch:
         objective = oracle.objective
         self.check(space, objective)
         uses_cost = objective.constrained or self.joint
-        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config,
-                                                     self.seed, self.device)
+        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
         predictor = self.make_predictor(space.graph.vector_dim)
         # A torch module learns jointly with the generator; anything else (XGBoost, the benchmark)

@@ -37,7 +37,7 @@ STRATEGIES = ("random", "local", "bo")
 
 @ranges("search", initial_samples=Int(1), top_k=Int(1), num_candidates=Int(1), radius=Float(0.0, above=True),
         num_parents=Int(1), lso_epochs=Int(0), rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True),
-        latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1), seed=Int(0))
+        latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1))
 class LatentSpaceSearch:
     def __init__(self, generator: Callable[[GraphSpec], nn.Module], pretrain: "PretrainConfig | dict | None" = None,
                  strategy: str = "random", lso: bool = False, surrogate: Surrogate | None = None,
@@ -45,7 +45,7 @@ class LatentSpaceSearch:
                  num_parents: int = 10, lso_epochs: int = 1, rank_weight_k: float = 0.01, batch_size: int = 16,
                  lr: float = 1e-3, betas: Sequence[float] = (0.5, 0.999), decode: str = "argmax",
                  prior: str = "uniform", latent_bound: float = 3.0, decode_batch: int = 256,
-                 max_decode_batches: int = 50, seed: int = 0, device: str = "cpu") -> None:
+                 max_decode_batches: int = 50, device: str = "cpu") -> None:
         choose("search.strategy", strategy, STRATEGIES)
         choose("search.decode", decode, ("argmax", "sample"))
         choose("search.prior", prior, ("uniform", "normal"))
@@ -60,7 +60,7 @@ class LatentSpaceSearch:
         self.rank_weight_k, self.batch_size, self.lr, self.betas = rank_weight_k, batch_size, lr, tuple(betas)
         self.sample = decode == "sample"
         self.decode_batch, self.max_decode_batches = decode_batch, max_decode_batches
-        self.seed, self.device = seed, torch.device(device)
+        self.device = torch.device(device)
         self.stats: dict = {"random_top_ups": 0}
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
@@ -70,8 +70,7 @@ class LatentSpaceSearch:
     def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
         self.check(space, oracle.objective)
         sign = 1.0 if oracle.objective.maximize else -1.0
-        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.seed,
-                                                     self.device)
+        generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch_rng = torch_generator(rng)
         optimizer = torch.optim.Adam(generator.parameters(), lr=self.lr, betas=self.betas) if self.lso else None
         dim = generator.latent_dim

@@ -68,6 +68,9 @@ class SearchSpace(Protocol):
     def from_graph(self, node_types: np.ndarray, adjacency: np.ndarray) -> Arch | None:
         """The architecture a graph describes, or ``None`` if it is not valid in this space."""
 
+    def from_graphs(self, node_types: np.ndarray, adjacency: np.ndarray) -> list[Arch | None]:
+        """:meth:`from_graph` for a batch ``[B, N]`` / ``[B, N, N]`` (generators decode thousands at once)."""
+
     def encode(self, archs: Sequence[Arch]) -> np.ndarray:
         """Flat float32 vectors ``[len(archs), graph.vector_dim]``."""
 

@@ -1,0 +1,92 @@
+"""How long a new user waits: the first run on a fresh cache vs a run with the generator cached.
+
+    python scripts/measure_first_run.py                 # two runs of experiment=ag_net_nb201 (~1 min)
+    python scripts/measure_first_run.py --pretraining   # also a run that must pretrain (pretrain.seed=1)
+    python scripts/measure_first_run.py --sweep         # also the 30-run Table-2 sweep (minutes)
+
+Runs ``nasgen run experiment=ag_net_nb201`` in subprocesses, one after the other, each with its
+own ``$NASGEN_CACHE``: once on an empty cache (a fresh install: the generator shipped in the
+package is used) and once with the generator already in the cache (copied there beforehand).
+Prints wall-clock and CPU time (user + system of the run's processes) of each, the generator's
+source from ``results.json``, and the ratio fresh / cached (issue 15 target: at most 1.3).
+``--sweep`` times ``scripts/reproduce_nb201.py ag_net_nb201 --seeds 10 --jobs 2`` on a fresh cache
+against the 1,218 s it took when every seed pretrained its own generator (target: a third).
+Times grow with the machine's load; compare runs measured side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nasgen.generators import AGNetGenerator
+from nasgen.generators.pretrain import PretrainConfig, generator_stem, shipped_dir
+from nasgen.spaces import NB201Space
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_BEFORE_S = 1218.0  # docs/results.md, measured before the generator shipped
+
+
+def timed(command: list[str], cache: Path, cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of ``command`` run with ``NASGEN_CACHE=cache``."""
+    env = {**os.environ, "NASGEN_CACHE": str(cache)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run(name: str, work: Path, cache: Path, *overrides: str) -> dict:
+    command = [sys.executable, "-m", "nasgen.cli", "run", "experiment=ag_net_nb201", f"hydra.run.dir=runs/{name}"]
+    wall, cpu = timed([*command, *overrides], cache, work)
+    generator = json.loads((work / "runs" / name / "results.json").read_text())["search_stats"]["pretrain"]
+    print(f"{name:<12} wall {wall:7.1f} s   CPU {cpu:7.1f} s   generator: {generator['source']} "
+          f"(sha256 {generator['sha256'][:12]}, pretrain.seed {generator['seed']})")
+    return {"wall": wall, "cpu": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pretraining", action="store_true", help="also time a run that pretrains (pretrain.seed=1)")
+    parser.add_argument("--sweep", action="store_true", help="also time the 30-run ag_net_nb201 sweep (minutes)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel runs of the sweep")
+    parser.add_argument("--keep", metavar="DIR", help="keep the runs and caches in DIR (default: a temporary folder)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="nasgen-first-run-") as tmp:
+        work = Path(args.keep or tmp)
+        fresh_cache, warm_cache = work / "fresh-cache", work / "warm-cache"
+        stem = generator_stem(NB201Space(), AGNetGenerator(NB201Space().graph), PretrainConfig())
+        (warm_cache / "generators").mkdir(parents=True)
+        for suffix in (".pt", ".json"):
+            shutil.copy(shipped_dir() / f"{stem}{suffix}", warm_cache / "generators" / f"{stem}{suffix}")
+
+        fresh = run("fresh", work, fresh_cache)
+        cached = run("cached", work, warm_cache)
+        print(f"fresh / cached: wall {fresh['wall'] / cached['wall']:.2f}x, CPU {fresh['cpu'] / cached['cpu']:.2f}x "
+              "(target <= 1.3)")
+        if args.pretraining:
+            pretrained = run("pretraining", work, work / "empty-cache", "pretrain.seed=1")
+            print(f"pretraining / cached: wall {pretrained['wall'] / cached['wall']:.2f}x, "
+                  f"CPU {pretrained['cpu'] / cached['cpu']:.2f}x")
+        if args.sweep:
+            wall, cpu = timed([sys.executable, str(ROOT / "scripts" / "reproduce_nb201.py"), "ag_net_nb201",
+                               "--seeds", "10", "--jobs", str(args.jobs), "--out", str(work / "sweep")],
+                              work / "sweep-cache", ROOT)
+            print(f"30-run sweep ({args.jobs} jobs): wall {wall:.0f} s, CPU {cpu:.0f} s; "
+                  f"{wall / SWEEP_BEFORE_S:.2f} of the {SWEEP_BEFORE_S:.0f} s before (target <= 0.33)")
+
+
+if __name__ == "__main__":
+    main()
