@@ -67,7 +67,23 @@ def _resume(args: list[str]) -> int:
     # the composed config is checked against the saved one (nasgen.rundir.RunDirectories)
     previous = [o for o in yaml.safe_load(overrides_file.read_text()) or []
                 if not o.startswith(("hydra.run.dir=", "resume="))]
-    return _run([*previous, *args[1:], f"hydra.run.dir={run_dir}", "resume=true"])
+    return _run([*previous, *_experiment_of(run_dir, previous), *args[1:], f"hydra.run.dir={run_dir}",
+                 "resume=true"])
+
+
+def _experiment_of(run_dir: Path, overrides: list[str]) -> list[str]:
+    """``experiment=...`` as the run composed it, where its overrides do not name it: the default
+    experiment may have changed since (runs made before quickstart became the default had none)."""
+    if any(o.lstrip("+~").startswith("experiment=") for o in overrides):
+        return []
+    hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    if not hydra_file.is_file():
+        return []
+    choices = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra", {}).get("runtime", {})
+               .get("choices", {}))
+    if "experiment" not in choices:
+        return []
+    return [f"experiment={choices['experiment'] or 'none'}"]
 
 
 def _report(args: list[str]) -> int:

@@ -57,7 +57,7 @@ BARS = {
     "corruptions": lambda x, y: evaluate_corruptions(tiny_cnn(), x, y, ["fog"], [1, 2], num_classes=10, batch_size=8),
     "measures": lambda x, y: measure(tiny_cnn(), x, y, batches=2, batch_size=8, hessian_iterations=2),
     "pretraining": lambda x, y: pretrain(AGNetGenerator, SPACE, PretrainConfig(tick_size=64, ticks=2,
-                                                                               validity_samples=20), seed=0),
+                                                                               validity_samples=20)),
     "training": lambda x, y: TrainingBenchmark(dataset="digits", epochs=2, channels=4, cells_per_stage=1,
                                                max_train_samples=128).results(SPACE.from_index(6111)),
 }

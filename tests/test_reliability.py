@@ -132,6 +132,20 @@ def test_resume_accepts_settings_that_do_not_change_the_search(finished_run: Pat
     assert history(finished_run) == rows
 
 
+def test_resume_keeps_the_experiment_the_run_was_composed_with(workdir: Path):
+    """A run whose overrides name no experiment (runs made while the bare defaults were the default
+    experiment) resumes with the experiment its ``.hydra/hydra.yaml`` records, not today's default."""
+    made = nasgen("run", *QUICK_RUN, "hydra.run.dir=bare", cache=workdir / "cache", cwd=workdir)
+    assert made.returncode == 0, made.stdout + made.stderr
+    run_dir = workdir / "bare"
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    overrides.write_text(overrides.read_text().replace("- experiment=ag_net_nb201\n", ""))
+    rows = history(run_dir)
+    result = nasgen("resume", str(run_dir), cache=workdir / "cache", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert history(run_dir) == rows
+
+
 # -- torn and damaged histories --------------------------------------------------------
 def paid_history(path: Path, indices: tuple[int, ...] = (5, 50, 500)) -> list[str]:
     oracle = Oracle(SPACE, NB201Benchmark("cifar10"), OBJECTIVE, budget=10, history_path=path)

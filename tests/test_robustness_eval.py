@@ -369,3 +369,22 @@ def test_config_builds_the_suite():
     with pytest.raises(ConfigError, match="unknown corruptions setting"):
         evaluate_robustness(nn.Linear(1, 2), torch.zeros(1, 1), torch.zeros(1, dtype=torch.long),
                             attacks=None, corruptions={"severity": 1}, measures=None)
+
+
+def test_a_network_whose_output_ignores_the_image_keeps_its_clean_accuracy(digits):
+    """A cell with no path from input to output (every edge into the output node ``none``) gives
+    constant logits: every attack leaves its accuracy at the clean one instead of failing on a
+    missing gradient."""
+    from nasgen.models.nb201_network import NB201Network
+
+    x, y = digits
+    space = NB201Space()
+    cell = space.from_str("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|")
+    torch.manual_seed(0)
+    model = NB201Network(cell, num_classes=10, channels=8, cells_per_stage=1, in_channels=1).eval()
+    x, y = x[:20], y[:20]
+    attacks = {"fgsm": {"epsilons": [1, 8]}, "pgd": {"epsilons": [1], "steps": 2},
+               "aa_apgd-ce": {"epsilons": [1], "n_iter": 2}, "aa_square": {"epsilons": [1], "n_queries": 5}}
+    result = evaluate_attacks(model, x, y, attacks, progress=False)
+    for name in attacks:
+        assert result[name]["accuracy"] == [result[name]["clean_accuracy"]] * len(attacks[name]["epsilons"]), name
