@@ -326,13 +326,18 @@ def test_suite_summarises_on_the_console_and_plots_in_percent(trained, tmp_path,
     figures = []
     monkeypatch.setattr(robustness, "save_figure", lambda fig, path: figures.append(fig))
     with caplog.at_level(logging.INFO):
-        summary = RobustnessSuite(**SMALL_SUITE)(search, DigitsBenchmark(model, x, y), tmp_path)["robustness"]
+        capped = {**SMALL_SUITE, "attacks": {**SMALL_SUITE["attacks"],
+                                             "pgd": {"epsilons": [8], "steps": 5, "max_samples": 32}}}
+        summary = RobustnessSuite(**capped)(search, DigitsBenchmark(model, x, y), tmp_path)["robustness"]
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("robustness on digits test"))
+    assert list(summary["attack_subsets"]) == ["pgd"]
     percent = {"clean": format_value(100 * summary["clean_accuracy"]),
                "fgsm": format_value(100 * summary["attacks"]["fgsm"]["1"]),
                "corruptions": format_value(100 * summary["corruption_mean_accuracy"])}
     assert f"clean {percent['clean']} %" in line and f"fgsm {percent['fgsm']} %" in line
-    assert "at eps=1/255" in line and "pgd" in line and "(eps=8/255)" in line  # pgd ran at eps=8 only
+    assert "at eps=1/255" in line and "pgd" in line and "(eps=8/255" in line  # pgd ran at eps=8 only
+    for name, subset in summary["attack_subsets"].items():  # attacks capped at fewer images say so
+        assert f"{subset['num_samples']} images, clean {format_value(100 * subset['clean_accuracy'])} %" in line, name
     assert f"corruptions mean {percent['corruptions']} %" in line
     assert "jacobian norm" in line and "hessian max eigenvalue" in line
     assert not re.search(r"\d\.\d{5,}", line)  # no float noise

@@ -169,6 +169,10 @@ def summarise(result: Mapping) -> dict:
     if "attacks" in result:
         summary["attacks"] = {name: {f"{eps:g}": acc for eps, acc in zip(rows["epsilons"], rows["accuracy"])}
                               for name, rows in result["attacks"].items()}
+        # attacks capped at fewer images are read against the clean accuracy of those images
+        summary["attack_subsets"] = {
+            name: {"num_samples": rows["num_samples"], "clean_accuracy": rows["clean_accuracy"]}
+            for name, rows in result["attacks"].items() if rows["num_samples"] != result["num_samples"]}
         by_attack = {name: dict(zip(rows["epsilons"], rows["accuracy"])) for name, rows in result["attacks"].items()}
         if any(min(values, default=np.inf) <= ADVERSARIAL_MEAN_MAX_EPS for values in by_attack.values()):
             means = {name: float(value) for name, value in adversarial_means(by_attack).items()}
@@ -189,8 +193,12 @@ def summary_text(summary: Mapping) -> str:
     attacks = []
     for name, by_epsilon in summary.get("attacks", {}).items():
         epsilon = min(by_epsilon, key=lambda eps: (float(eps) != SUMMARY_EPSILON, float(eps)))
-        named = "" if float(epsilon) == SUMMARY_EPSILON else f" (eps={epsilon}/255)"
-        attacks.append(f"{name} {format_value(100 * by_epsilon[epsilon])} %{named}")
+        notes = [] if float(epsilon) == SUMMARY_EPSILON else [f"eps={epsilon}/255"]
+        subset = summary.get("attack_subsets", {}).get(name)
+        if subset:
+            notes.append(f"{subset['num_samples']} images, clean {format_value(100 * subset['clean_accuracy'])} %")
+        noted = f" ({'; '.join(notes)})" if notes else ""
+        attacks.append(f"{name} {format_value(100 * by_epsilon[epsilon])} %{noted}")
     if attacks:
         parts.append(f"at eps={SUMMARY_EPSILON:g}/255: " + ", ".join(attacks))
     if "corruption_mean_accuracy" in summary:
