@@ -19,7 +19,7 @@ lint:
 data:  ## rebuild the bundled NB201 tables from the shared benchmark files
 	$(PYTHON) scripts/build_bundled_data.py --shared $(SHARED)
 
-reproduce:  ## AG-Net on NB201, 10 seeds x 3 datasets (about half an hour on 2 cores)
+reproduce:  ## AG-Net on NB201, 10 seeds x 3 datasets (about 20-25 min on 2 cores, no pretraining)
 	$(PYTHON) scripts/reproduce_nb201.py ag_net_nb201 --seeds 10 --jobs 2
 
 reproduce-compare:  
