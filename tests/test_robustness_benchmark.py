@@ -166,14 +166,15 @@ def test_missing_data_errors(folder, tmp_path, monkeypatch):
 
 def test_adversarial_mean_in_evaluation_results():
     """The robustness suite's results carry the same aggregate, with its definition."""
+    attacked = {"num_samples": 10, "clean_accuracy": 0.9}  # as evaluate_attack records them
     result = {"num_samples": 10, "clean": {"accuracy": 0.9},
-              "attacks": {"fgsm": {"epsilons": [1.0, 8.0, 255.0], "accuracy": [0.5, 0.3, 0.0]},
-                          "pgd": {"epsilons": [1.0, 8.0], "accuracy": [0.2, 0.0]}}}
+              "attacks": {"fgsm": {"epsilons": [1.0, 8.0, 255.0], "accuracy": [0.5, 0.3, 0.0], **attacked},
+                          "pgd": {"epsilons": [1.0, 8.0], "accuracy": [0.2, 0.0], **attacked}}}
     mean = summarise(result)["adversarial_mean"]
     assert mean["per_attack"] == {"fgsm": pytest.approx(0.4), "pgd": pytest.approx(0.1)}
     assert mean["accuracy"] == pytest.approx(0.25) and "epsilons <= 8/255" in mean["definition"]
     assert "adversarial_mean" not in summarise({**result, "attacks": {"fgsm": {"epsilons": [255.0],
-                                                                                "accuracy": [0.0]}}})
+                                                                                "accuracy": [0.0], **attacked}}})
 
 
 def test_nb201_metrics_come_from_the_configured_source(folder, shared_benchmarks):
