@@ -32,7 +32,7 @@ from nasgen.errors import ConfigError, DataError, NasgenError
 
 LOCK_NAME = ".nasgen.lock"
 # settings that change how a run computes, never what it searches or records
-RESUME_MAY_CHANGE = ("device", "torch_threads")
+RESUME_MAY_CHANGE = ("device", "torch_threads", "sweep_folder")
 
 
 def _unwritable(folder: Path, exc: OSError) -> DataError:
