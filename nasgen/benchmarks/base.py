@@ -26,3 +26,28 @@ class Benchmark(Protocol):
 
     def optimum(self, metric: str, maximize: bool = True) -> float | None:
         """Best value of ``metric`` over the whole space, if known."""
+
+
+@runtime_checkable
+class TabularBenchmark(Protocol):
+    """A benchmark holding a value of each metric for every architecture it knows: the best one
+    is known without searching (the optimum lines of plots and reports)."""
+
+    def best_arch(self, metric: str, maximize: bool = True) -> Arch: ...
+
+
+@runtime_checkable
+class PartialBenchmark(Protocol):
+    """A benchmark that may not hold every architecture of its space (a table of a subset, e.g.
+    the 500 labelled NB101 cells). ``skip_missing`` decides what a search does with a cell it
+    lacks: ``False`` -> a query of it fails naming the cell; ``True`` -> the cell counts as not
+    evaluable, and searches pass over it without paying (never offered to them)."""
+
+    skip_missing: bool
+
+    def evaluable(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Per architecture, whether the benchmark holds its values (bool array)."""
+
+    @property
+    def evaluable_count(self) -> int:
+        """Distinct architectures with values: the most queries a search can pay for."""

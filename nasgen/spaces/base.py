@@ -11,31 +11,63 @@ Arch = Hashable
 
 @dataclass(frozen=True)
 class GraphSpec:
-    """Shape of the node-labelled DAG view shared by generators and encoders.
+    """Shape of the node-labelled DAG view shared by generators, encoders and predictors.
 
-    A graph is ``(node_types, adjacency)``: ``node_types`` int array of length
-    ``max_nodes`` indexing ``node_types`` names, ``adjacency`` a strictly upper
-    triangular 0/1 matrix (edge ``i -> j`` only for ``i < j``).
+    A graph is ``(node_types, adjacency)``: ``node_types`` an int array of length ``max_nodes``
+    indexing ``node_types`` names, ``adjacency`` a strictly upper triangular 0/1 matrix (edge
+    ``i -> j`` only for ``i < j``). What differs between spaces is said here, so that no
+    generator or predictor needs to know which space it has:
+
+    - ``input_types``: the types of the given input nodes, which occupy the first positions in
+      this order (NB101/NB201: one input; DARTS: two). Generators do not generate them.
+    - ``output_type``: the type of the output node (default: the last type).
+    - ``pad_type``: spaces whose graphs have fewer than ``max_nodes`` nodes (NB101: 2-7) pad them
+      at the end with nodes of this type and no edges (AG-Net pads with the output type);
+      ``None``: every graph has exactly ``max_nodes`` nodes (NB201).
+    - ``cells``: graphs per architecture (DARTS: a normal and a reduction cell); the flat vector
+      of an architecture is its cells' vectors one after the other.
     """
 
     node_types: tuple[str, ...]
     max_nodes: int
+    input_types: tuple[int, ...] = (0,)
+    output_type: int = -1
+    pad_type: int | None = None
+    cells: int = 1
+
+    def __post_init__(self) -> None:
+        if self.output_type < 0:  # -1: the last type, spelt out so that specs compare equal
+            object.__setattr__(self, "output_type", self.num_types + self.output_type)
 
     @property
     def num_types(self) -> int:
         return len(self.node_types)
 
     @property
+    def num_inputs(self) -> int:
+        return len(self.input_types)
+
+    @property
+    def operation_types(self) -> tuple[int, ...]:
+        """Node types a generator may choose for an inner node: neither input nor output."""
+        return tuple(t for t in range(self.num_types) if t not in self.input_types and t != self.output_type)
+
+    @property
     def num_edges(self) -> int:
         return self.max_nodes * (self.max_nodes - 1) // 2
 
     @property
-    def vector_dim(self) -> int:
-        """Length of the flat encoding: one-hot node types + upper-triangular adjacency."""
+    def cell_vector_dim(self) -> int:
+        """Length of one cell's flat encoding: one-hot node types + upper-triangular adjacency."""
         return self.max_nodes * self.num_types + self.num_edges
 
+    @property
+    def vector_dim(self) -> int:
+        """Length of an architecture's flat encoding (all its cells)."""
+        return self.cells * self.cell_vector_dim
+
     def flatten(self, node_types: np.ndarray, adjacency: np.ndarray) -> np.ndarray:
-        """Batch of graphs ``[B, N]`` / ``[B, N, N]`` -> flat float32 vectors ``[B, vector_dim]``."""
+        """Batch of cell graphs ``[B, N]`` / ``[B, N, N]`` -> flat float32 vectors ``[B, cell_vector_dim]``."""
         onehot = np.eye(self.num_types, dtype=np.float32)[node_types]
         rows, cols = np.triu_indices(self.max_nodes, k=1)
         edges = adjacency[:, rows, cols].astype(np.float32)
@@ -84,3 +116,26 @@ class PathEncodedSpace(Protocol):
     """A space with the path encoding of BANANAS (one bit per op sequence along an input-to-output path)."""
 
     def encode_paths(self, archs: Sequence[Arch]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class IndexedSpace(Protocol):
+    """A space small enough to list: every architecture has an index ``0..len(space)-1``
+    (NB201: the official NAS-Bench-201 index), and tables are stored in that order."""
+
+    def __len__(self) -> int: ...
+
+    def index(self, arch: Arch) -> int: ...
+
+    def from_index(self, index: int) -> Arch: ...
+
+    def enumerate(self) -> list[Arch]:
+        """All architectures in index order."""
+
+
+@runtime_checkable
+class CrossoverSpace(Protocol):
+    """A space that can recombine two parents (NSGA-II)."""
+
+    def crossover(self, first: Arch, second: Arch, rng: np.random.Generator) -> Arch | None:
+        """A child with parts of both parents, or ``None`` when this draw gives no valid child."""
