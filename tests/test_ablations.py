@@ -75,7 +75,7 @@ def test_rank_loss_pulls_operation_nodes_towards_the_surrogates_better_type():
     logits[:, :, 1] = 1.0  # both samples: type 1 everywhere, so equal scores
     logits[0, 1, 2] = 2.0  # sample 0: one node already of the preferred type, the higher score
     logits.requires_grad_()
-    scores = GraphScores(node_logits=logits, edge_logits=torch.zeros(2, graph.num_edges))
+    scores = GraphScores(node_logits=logits, edge_logits=torch.zeros(2, graph.num_edges), graph=graph)
     targets = torch.tensor([0.0, 1.0])  # sample 1 should rank first
     loss = blackbox_rank_loss(lambda v: v @ weights, scores, targets, lam=2.0)
     assert torch.allclose(loss, torch.tensor([0.25, 0.25]))

@@ -17,15 +17,13 @@ from nasgen.generators.base import GraphScores
 from nasgen.models.gnn import GatedSum, TwoSidedMessagePassing, mlp
 from nasgen.spaces.base import GraphSpec
 
-INPUT_TYPE = 0
-
 
 class AGNetGenerator(nn.Module):
     """Iterative graph generator.
 
     Args:
-        graph: node-type vocabulary and maximum node count of the search space
-            (node type 0 is the input node).
+        graph: the space's graph shape: node types, the given input nodes (their types, in
+            order, at the first positions; not generated), maximum node count.
         latent_dim: size of ``z``; the graph embedding starts as ``z`` so it has this size too.
         hidden_dim: node embedding size.
         gnn_layers: rounds of two-sided message passing after each added node.
@@ -49,17 +47,21 @@ class AGNetGenerator(nn.Module):
         return h, self.readout(h)
 
     def forward(self, z: torch.Tensor) -> GraphScores:
-        batch, n = len(z), self.graph.max_nodes
-        input_onehot = torch.zeros(batch, self.graph.num_types, device=z.device)
-        input_onehot[:, INPUT_TYPE] = 1.0
+        batch, n, given = len(z), self.graph.max_nodes, self.graph.num_inputs
+        input_onehot = torch.zeros(batch, given, self.graph.num_types, device=z.device)
+        input_onehot[:, range(given), list(self.graph.input_types)] = 1.0
         graph_embedding = z
-        h = self.init_node(torch.cat([z, graph_embedding, self.type_embedding(input_onehot)], -1)).unsqueeze(1)
-        adjacency = torch.zeros(batch, 1, 1, device=z.device)
-        # The input node is given, not generated: a large fixed logit keeps the score
+        h = self.init_node(torch.cat([z.unsqueeze(1).expand(-1, given, -1),
+                                      graph_embedding.unsqueeze(1).expand(-1, given, -1),
+                                      self.type_embedding(input_onehot)], -1))
+        adjacency = torch.zeros(batch, given, given, device=z.device)
+        if given > 1:  # the given inputs are not connected among themselves; they are embedded together
+            h, graph_embedding = self._embed_graph(h, adjacency)
+        # The input nodes are given, not generated: a large fixed logit keeps the score
         # vector's layout identical to the one-hot encoding of real architectures.
-        node_logits = [input_onehot * 20.0 - 10.0]
+        node_logits = list((input_onehot * 20.0 - 10.0).unbind(1))
         edge_columns = []
-        for t in range(1, n):
+        for t in range(given, n):
             logits = self.add_node(torch.cat([z, graph_embedding], -1))
             node_logits.append(logits)
             new = self.init_node(torch.cat([z, graph_embedding, self.type_embedding(torch.softmax(logits, -1))], -1))
@@ -71,9 +73,19 @@ class AGNetGenerator(nn.Module):
             adjacency = nn.functional.pad(adjacency, (0, 1, 0, 1))
             adjacency[:, :t, t] = torch.sigmoid(column)
             h, graph_embedding = self._embed_graph(h, adjacency)
-        # Reorder the column-wise edge logits to row-major upper-triangular order.
-        full = torch.zeros(batch, n, n, device=z.device)
-        for t, column in enumerate(edge_columns, start=1):
+        # Reorder the column-wise edge logits to row-major upper-triangular order (edges among
+        # the given inputs get a large negative logit: they never exist).
+        full = torch.full((batch, n, n), -10.0, device=z.device) if given > 1 else torch.zeros(batch, n, n,
+                                                                                                  device=z.device)
+        for t, column in enumerate(edge_columns, start=given):
             full[:, :t, t] = column
         rows, cols = torch.triu_indices(n, n, offset=1, device=z.device)
-        return GraphScores(node_logits=torch.stack(node_logits, 1), edge_logits=full[:, rows, cols])
+        return GraphScores(node_logits=torch.stack(node_logits, 1), edge_logits=full[:, rows, cols], graph=self.graph)
+
+    def training_loss(self, node_types: torch.Tensor, edges: torch.Tensor,
+                      generator: torch.Generator) -> tuple[GraphScores, torch.Tensor]:
+        """AG-Net learns without an encoder: graphs generated from random ``z ~ N(0, I)`` are
+        compared with the (unpaired) target graphs by the reconstruction loss."""
+        z = torch.randn(len(node_types), self.latent_dim, generator=generator).to(node_types.device)
+        scores = self(z)
+        return scores, scores.reconstruction_loss(node_types, edges)

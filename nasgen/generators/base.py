@@ -15,13 +15,14 @@ from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 class GraphScores:
     """Differentiable generator output for a batch of graphs.
 
-    ``node_logits``: ``[B, N, T]`` node-type logits (row 0 is the fixed input node);
-    ``edge_logits``: ``[B, E]`` logits of the upper-triangular adjacency, row-major
-    (``np.triu_indices(N, 1)`` order, the order of :meth:`GraphSpec.flatten`).
+    ``node_logits``: ``[B, N, T]`` node-type logits (the first ``graph.num_inputs`` rows are the
+    given input nodes); ``edge_logits``: ``[B, E]`` logits of the upper-triangular adjacency,
+    row-major (``np.triu_indices(N, 1)`` order, the order of :meth:`GraphSpec.flatten`).
     """
 
     node_logits: torch.Tensor
     edge_logits: torch.Tensor
+    graph: GraphSpec
 
     def vector(self) -> torch.Tensor:
         """Soft counterpart of :meth:`GraphSpec.flatten`: type probabilities + edge probabilities."""
@@ -34,9 +35,10 @@ class GraphScores:
         return torch.cat([types.float(), (self.edge_logits > 0).float()], dim=1)
 
     def reconstruction_loss(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        """Per-graph cross-entropy on node types (after the input node) + BCE on edges."""
-        logits = self.node_logits[:, 1:]
-        node_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), node_types[:, 1:].reshape(-1),
+        """Per-graph cross-entropy on node types (after the given input nodes) + BCE on edges."""
+        given = self.graph.num_inputs
+        logits = self.node_logits[:, given:]
+        node_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), node_types[:, given:].reshape(-1),
                                     reduction="none").view(len(logits), -1).mean(1)
         edge_loss = F.binary_cross_entropy_with_logits(self.edge_logits, edges, reduction="none").mean(1)
         return node_loss + edge_loss
@@ -49,11 +51,11 @@ class GraphScores:
         ``Bernoulli(sigmoid(logits))`` (AG-Net, thesis Algorithm 5); ``sample=False`` takes
         the argmax types and edges with probability > 0.5.
         """
-        graph = space.graph
+        graph, given = space.graph, space.graph.num_inputs
         if sample:
             probs = torch.softmax(self.node_logits.detach().float().cpu(), -1)
             types = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(probs.shape[:2])
-            types[:, 0] = self.node_logits[:, 0].argmax(-1).cpu()  # the input node is given
+            types[:, :given] = self.node_logits[:, :given].argmax(-1).cpu()  # the input nodes are given
             edges = torch.bernoulli(torch.sigmoid(self.edge_logits.detach().float().cpu()), generator=generator)
             types, edges = types.numpy(), edges.numpy().astype(np.uint8)
         else:
@@ -76,9 +78,17 @@ def graph_targets(space: SearchSpace, archs: Sequence[Arch]) -> tuple[torch.Tens
 
 @runtime_checkable
 class Generator(Protocol):
-    """A torch module mapping latent vectors to :class:`GraphScores`."""
+    """A torch module mapping latent vectors to :class:`GraphScores`, which owns its training
+    loss: pretraining and weighted retraining call only :meth:`training_loss`, so any generator
+    (AG-Net's, a VAE's decoder with its encoder, an invertible network) fits the LSO loop."""
 
     graph: GraphSpec
     latent_dim: int
 
     def __call__(self, z: torch.Tensor) -> GraphScores: ...
+
+    def training_loss(self, node_types: torch.Tensor, edges: torch.Tensor,
+                      generator: torch.Generator) -> tuple[GraphScores, torch.Tensor]:
+        """For a batch of target graphs (``graph_targets``), the scores the generator produced
+        while learning them and its per-sample loss ``[B]``; ``generator`` draws any randomness
+        (so a seed decides it)."""

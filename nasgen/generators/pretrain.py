@@ -40,7 +40,7 @@ import torch
 from tqdm import tqdm
 
 from nasgen.errors import ConfigError
-from nasgen.generators.base import GraphScores, graph_targets
+from nasgen.generators.base import graph_targets
 from nasgen.paths import CACHE_ENV, atomic_write, cache_dir
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
@@ -288,9 +288,8 @@ def _train(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfi
     for tick in progress:
         for _ in range(steps_per_tick):
             types, edges = graph_targets(space, draw(config.batch_size, rng))
-            z = torch.randn(config.batch_size, generator.latent_dim, generator=torch_rng).to(device)
-            scores: GraphScores = generator(z)
-            loss = scores.reconstruction_loss(types.to(device), edges.to(device)).mean()
+            _, per_sample = generator.training_loss(types.to(device), edges.to(device), torch_rng)
+            loss = per_sample.mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

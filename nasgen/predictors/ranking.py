@@ -68,9 +68,9 @@ def type_swap_gains(predict: Predict, node_types: np.ndarray, vector: np.ndarray
 def blackbox_rank_loss(predict: Predict, scores: GraphScores, targets: torch.Tensor, lam: float) -> torch.Tensor:
     """Per-sample squared difference between the normalised rank of each generated graph under
     ``predict`` and that of its paired ``targets``; its gradient reaches the node-type logits of
-    the operation nodes (all but the first and the last node; never towards type 0, the input,
-    or the last type, the output)."""
-    logits = scores.node_logits
+    the operation nodes (never the given inputs, the output or padding; never towards an input
+    or the output type)."""
+    graph, logits = scores.graph, scores.node_logits
     node_types = logits.argmax(-1).detach().cpu().numpy()
     vector = scores.hard_vector().detach().cpu().numpy()
     num_types = logits.shape[-1]
@@ -79,9 +79,20 @@ def blackbox_rank_loss(predict: Predict, scores: GraphScores, targets: torch.Ten
     (score_grad,) = torch.autograd.grad(loss.sum(), values)
     gains = type_swap_gains(predict, node_types, vector, num_types)
     improved = -np.sign(score_grad.cpu().numpy())[:, None, None] * gains
-    improved[..., [0, num_types - 1]] = -np.inf  # never a target: the input and output types
+    not_operations = [t for t in range(num_types) if t not in graph.operation_types]
+    improved[..., not_operations] = -np.inf  # never a target: input and output types
     target = np.where(improved.max(-1) > 0, improved.argmax(-1), node_types)
-    pull = F.cross_entropy(logits[:, 1:-1].transpose(1, 2), torch.as_tensor(target[:, 1:-1], device=logits.device),
-                           reduction="none").mean(1) * score_grad.abs()
+    # Operation nodes: between the given inputs and the last node in a space whose graphs all
+    # have max_nodes nodes (the last one is the output); in a padded space, wherever the
+    # generated type is an operation (the output and the padding after it are left alone).
+    first, end = graph.num_inputs, graph.max_nodes - (graph.pad_type is None)
+    per_node = F.cross_entropy(logits[:, first:end].transpose(1, 2),
+                               torch.as_tensor(target[:, first:end], device=logits.device), reduction="none")
+    if graph.pad_type is None:
+        pull = per_node.mean(1) * score_grad.abs()
+    else:
+        mask = torch.as_tensor(np.isin(node_types[:, first:end], graph.operation_types), dtype=logits.dtype,
+                               device=logits.device)
+        pull = (per_node * mask).sum(1) / mask.sum(1).clamp(min=1) * score_grad.abs()
     # Forward value: the rank loss; gradient: the pull towards the surrogate's preferred types.
     return loss.detach() + pull - pull.detach()

@@ -100,10 +100,8 @@ def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, spa
     for _ in range(epochs):
         order = torch.multinomial(w, len(archs), replacement=True, generator=torch_rng)
         for batch in order.split(batch_size):
-            z = torch.randn(len(batch), generator.latent_dim, generator=torch_rng).to(device)
-            scores: GraphScores = generator(z)
             batch = batch.to(device)
-            gen_loss = scores.reconstruction_loss(types[batch], edges[batch])
+            scores, gen_loss = generator.training_loss(types[batch], edges[batch], torch_rng)
             per_sample = gen_loss if loss is None else loss(scores, gen_loss, batch)
             batch_loss = (w.to(device)[batch] * per_sample).mean()
             optimizer.zero_grad()
