@@ -278,6 +278,8 @@ def test_strings(space, records):
     unpruned = "input,conv3x3-bn-relu,maxpool3x3,output|0110,0000,0001,0000"  # node 1 reaches nothing
     assert space.from_str(unpruned) == space.parse(unpruned) == cell([[0, 1, 0], [0, 0, 1], [0, 0, 0]],
                                                                      [INPUT, POOL, OUTPUT])
+    example = "input,conv3x3-bn-relu,maxpool3x3,output|0110,0001,0001,0000"  # the error message's
+    assert space.to_str(space.from_str(example)) == example
     for text in ["", "input,output", "input,output|01,0", "input,output|00,00", "input,conv5x5,output|011,001,000",
                  "input,output|02,00", "input,output|01,10", "output,input|01,00"]:
         with pytest.raises(ConfigError, match="e.g. 'input,conv3x3-bn-relu"):
