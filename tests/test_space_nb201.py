@@ -135,3 +135,16 @@ def test_from_str_rejects_garbage_helpfully(space, text):
     message = str(info.value)
     assert repr(text) in message
     assert "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|" in message and "nor_conv_3x3" in message
+
+
+def test_crossover_takes_each_op_from_a_parent(space):
+    first, second = space.from_index(123), space.from_index(9876)
+    children = [space.crossover(first, second, np.random.default_rng(seed)) for seed in range(20)]
+    for child in children:
+        assert all(c in (a, b) for c, a, b in zip(child, first, second))
+    assert len(set(children)) > 2
+    # The draws of NSGA-II's inline crossover, which this replaces: same seed, same child.
+    rng = np.random.default_rng(0)
+    take = rng.random(6) < 0.5
+    assert space.crossover(first, second, np.random.default_rng(0)) == tuple(
+        a if t else b for a, b, t in zip(first, second, take))

@@ -1,14 +1,85 @@
-"""NAS-Bench-101 cell space (Ying et al., ICML 2019)."""
+"""NAS-Bench-101 cell space (Ying et al., ICML 2019).
+
+A cell is a DAG of at most 7 nodes: the input, up to 5 operations (3x3 conv, 1x1 conv, 3x3 max
+pool, each with its own node) and the output, joined by at most 9 edges, with an upper triangular
+adjacency matrix. As the official ``ModelSpec`` does, a cell is pruned before anything else: a
+node that is not on some input-to-output path computes nothing that reaches the output and is
+dropped with its edges. A cell is valid when, after pruning, the input still reaches the output
+and at most 9 edges remain. Architectures (:class:`NB101Cell`) are always the pruned form.
+
+Graph view (AG-Net): 7 nodes of 5 types (input, the 3 operations, output); a cell of fewer nodes
+is padded at the end with output-type nodes without edges.
+
+Moves follow the NB101 API's example search code, on the padding-free 7-node form: the pruned
+cell's nodes in order, then edgeless *filler* operation nodes up to 6 nodes, then the output. A
+filler node is dead until some move connects it both ways: that is how a move grows a cell.
+"""
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from nasgen.errors import ConfigError
+from nasgen.spaces.base import GraphSpec
+
 # Operation labels of the official data, in the order whose index the graph hash uses.
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 INPUT, OUTPUT = "input", "output"
+NODE_TYPES: tuple[str, ...] = (INPUT, *OPS, OUTPUT)
+INPUT_TYPE, OUTPUT_TYPE = 0, len(NODE_TYPES) - 1
+MAX_NODES, MAX_EDGES = 7, 9
+# Unique cells (isomorphism classes of valid pruned cells) as NAS-Bench-101 counts them; a
+# constant because counting means enumerating every 7-node graph.
+NUM_DISTINCT_ARCHS = 423_624
+# NASLib's codes of node labels in its tuple keys (49 row-major adjacency bits, then 7 codes):
+# input 0 and output 1 are plain from the data (every first code is 0, every last one 1); the
+# operation codes match NASLib's label list and give the official hash of the sample30 records
+# among NASLib's 500 cells (tests/test_space_nb101.py).
+NASLIB_LABELS: tuple[str, ...] = (INPUT, OUTPUT, "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu")
+# Longest input-to-output path: 5 operations; BANANAS numbers each path's op sequence bijectively
+# in base 3 (the empty path of an input -> output edge is 0), so 1 + 3 + ... + 3**5 = 364 bits.
+NUM_PATHS = sum(len(OPS) ** length for length in range(MAX_NODES - 1))
+# Rows and columns of the upper triangular edge bits of an n-node cell, in NB101Cell.edges order
+# (np.triu_indices takes longer than building a cell's matrix).
+_UPPER = {n: np.triu_indices(n, k=1) for n in range(2, MAX_NODES + 1)}
+_UPPER_PAIRS = {n: list(zip(rows.tolist(), cols.tolist())) for n, (rows, cols) in _UPPER.items()}
+_EXAMPLE = "input,conv3x3-bn-relu,maxpool3x3,output|0110,0001,0001,0000"
+
+
+@dataclass(frozen=True)
+class NB101Cell:
+    """A pruned, valid NB101 cell (:func:`cell_from_spec` prunes and checks a spec into one).
+
+    ``types``: node types (indices into :data:`NODE_TYPES`), input first, output last;
+    ``edges``: the upper triangular adjacency bits of those nodes, row-major over ``i < j``."""
+
+    types: tuple[int, ...]
+    edges: tuple[int, ...]
+
+    @property
+    def matrix(self) -> np.ndarray:
+        n = len(self.types)
+        matrix = np.zeros((n, n), dtype=np.int64)
+        matrix[_UPPER[n]] = self.edges
+        return matrix
+
+    @property
+    def rows(self) -> list[list[int]]:
+        """:attr:`matrix` as lists, for walks in plain Python."""
+        rows = [[0] * len(self.types) for _ in self.types]
+        for (source, target), bit in zip(_UPPER_PAIRS[len(self.types)], self.edges):
+            rows[source][target] = bit
+        return rows
+
+    @property
+    def ops(self) -> list[str]:
+        """Node labels as the official data writes them (``module_operations``)."""
+        return [NODE_TYPES[t] for t in self.types]
 
 
 def _md5(text: str) -> str:
@@ -33,3 +104,273 @@ def cell_hash(matrix: np.ndarray, ops: Sequence[str]) -> str:
         hashes = [_md5("".join(sorted(hashes[w] for w in sources[v])) + "|"
                        + "".join(sorted(hashes[w] for w in targets[v])) + "|" + hashes[v]) for v in range(n)]
     return _md5(str(sorted(hashes)))
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _key(cell: NB101Cell) -> str:
+    """Searches ask for the keys of the same cells again and again (one hash of a 7-node cell:
+    ~0.25 ms, nearly all of it in its 57 md5 digests and their strings)."""
+    return cell_hash(cell.matrix, cell.ops)
+
+
+def _prune(types: np.ndarray, adjacency: np.ndarray, output_at: np.ndarray,
+           well_formed: np.ndarray) -> list[NB101Cell | None]:
+    """Cells from a batch of graphs ``[B, N]`` / ``[B, N, N]`` (0/1 upper triangular) whose output
+    node is at ``output_at`` with only operation nodes before it and edgeless nodes after it
+    (where ``well_formed``): every node not on an input-to-output path is dropped, then the cell
+    is valid when the input reaches the output through at most 9 edges and 7 nodes."""
+    batch, n = types.shape
+    rows = np.arange(batch)
+    edges = adjacency.astype(bool)
+    from_input = edges[:, 0, :].copy()
+    to_output = edges[rows, :, output_at]
+    for _ in range(n - 2):  # paths have at most n - 1 edges
+        from_input |= (from_input[:, :, None] & edges).any(1)
+        to_output |= (edges & to_output[:, None, :]).any(2)
+    alive = from_input & to_output
+    alive[:, 0] = True
+    alive[rows, output_at] = True
+    kept = edges & alive[:, :, None] & alive[:, None, :]
+    sizes = alive.sum(1)
+    valid = (well_formed & from_input[rows, output_at] & (kept.sum((1, 2)) <= MAX_EDGES)
+             & (sizes <= MAX_NODES))
+    # Live nodes first, in their order (the output, after all live operations, comes last).
+    order = np.argsort(~alive, axis=1, kind="stable")
+    pruned_types = np.take_along_axis(types, order, 1).astype(np.int64)
+    pruned = kept[rows[:, None, None], order[:, :, None], order[:, None, :]]
+    cells: list[NB101Cell | None] = [None] * batch
+    for size in np.unique(sizes[valid]).tolist():
+        chosen = np.flatnonzero(valid & (sizes == size))
+        upper_rows, upper_cols = _UPPER[size]
+        bits = pruned[chosen][:, upper_rows, upper_cols].astype(np.int64).tolist()
+        for row, node_types, cell_edges in zip(chosen.tolist(), pruned_types[chosen, :size].tolist(), bits):
+            cells[row] = NB101Cell(tuple(node_types), tuple(cell_edges))
+    return cells
+
+
+def cell_from_spec(matrix: "np.ndarray | Sequence[Sequence[int]]", ops: Sequence[str]) -> NB101Cell | None:
+    """The pruned cell of an official spec (adjacency matrix and node labels, as in the NB101
+    API's ``ModelSpec`` and the data's ``module_adjacency``/``module_operations``), or ``None``
+    where the official API calls it invalid (not upper triangular, unknown labels, input not
+    reaching the output, more than 9 edges or 7 nodes after pruning)."""
+    matrix = np.asarray(matrix)
+    n = len(ops)
+    if (matrix.shape != (n, n) or n < 2 or not np.isin(matrix, (0, 1)).all() or np.tril(matrix).any()
+            or ops[0] != INPUT or ops[-1] != OUTPUT or not all(op in OPS for op in ops[1:-1])):
+        return None
+    types = np.array([[NODE_TYPES.index(op) for op in ops]])
+    return _prune(types, matrix[None], np.array([n - 1]), np.array([True]))[0]
+
+
+def cell_from_naslib(key: "str | Sequence[int]") -> NB101Cell:
+    """The pruned cell of a NASLib NB101 key: 49 row-major adjacency bits of the unpruned 7-node
+    cell, then its 7 node codes (:data:`NASLIB_LABELS`), as a tuple or as the tuple's string."""
+    try:
+        values = [int(v) for v in (ast.literal_eval(key) if isinstance(key, str) else key)]
+        if len(values) != MAX_NODES * (MAX_NODES + 1) or min(values[MAX_NODES**2:]) < 0:
+            raise ValueError
+        ops = [NASLIB_LABELS[code] for code in values[MAX_NODES**2:]]
+    except (ValueError, TypeError, SyntaxError, IndexError):
+        raise ConfigError(f"not a NASLib NB101 key: {key!r}; expected 49 adjacency bits and 7 node codes "
+                          f"({', '.join(f'{code} {label}' for code, label in enumerate(NASLIB_LABELS))})") from None
+    cell = cell_from_spec(np.reshape(values[:MAX_NODES**2], (MAX_NODES, MAX_NODES)), ops)
+    if cell is None:
+        raise ConfigError(f"NASLib NB101 key {key!r} is not a valid NB101 cell")
+    return cell
+
+
+class NB101Space:
+    """The NAS-Bench-101 cell space: pruned cells, keyed by the official graph hash."""
+
+    name = "nb101"
+    graph = GraphSpec(node_types=NODE_TYPES, max_nodes=MAX_NODES, input_types=(INPUT_TYPE,),
+                      output_type=OUTPUT_TYPE, pad_type=OUTPUT_TYPE)
+
+    @property
+    def distinct_architectures(self) -> int:
+        return NUM_DISTINCT_ARCHS
+
+    # -- identity and conversions -------------------------------------------------
+    def key(self, arch: NB101Cell) -> str:
+        """The official NB101 hash (the key of the benchmark's tables)."""
+        return _key(arch)
+
+    def to_str(self, arch: NB101Cell) -> str:
+        """Labels, then the adjacency rows: ``input,conv3x3-bn-relu,output|011,001,000``."""
+        rows = ",".join("".join(map(str, row)) for row in arch.matrix.tolist())
+        return f"{','.join(arch.ops)}|{rows}"
+
+    def from_str(self, text: str) -> NB101Cell:
+        """A cell from :meth:`to_str`'s form; an unpruned cell is pruned."""
+        try:
+            labels, rows = text.strip().split("|")
+            matrix = [[int(bit) for bit in row] for row in rows.split(",")]
+        except ValueError:
+            matrix, labels = [], ""
+        cell = cell_from_spec(matrix if len({len(row) for row in matrix}) == 1 else [], labels.split(","))
+        if cell is None:
+            raise ConfigError(
+                f"not a valid NAS-Bench-101 cell string: {text!r}; expected node labels (input, then "
+                f"{', '.join(OPS)}, then output), '|', and the rows of the upper triangular 0/1 adjacency "
+                f"(input reaching the output, at most {MAX_EDGES} edges), e.g. '{_EXAMPLE}'")
+        return cell
+
+    def parse(self, value: "str | NB101Cell | Sequence[int]") -> NB101Cell:
+        """A cell from a cell string, a NASLib key (tuple or its string) or a cell."""
+        if isinstance(value, NB101Cell):
+            return value
+        if isinstance(value, str):
+            return cell_from_naslib(value) if value.strip().startswith(("(", "[")) else self.from_str(value)
+        return cell_from_naslib(value)
+
+    # -- graph view and encodings --------------------------------------------------
+    def to_graph(self, arch: NB101Cell) -> tuple[np.ndarray, np.ndarray]:
+        """Padded graph: the cell's nodes, then output-type nodes without edges."""
+        types, adjacency = self._graphs([arch])
+        return types[0], adjacency[0]
+
+    def from_graph(self, node_types: np.ndarray, adjacency: np.ndarray) -> NB101Cell | None:
+        return self.from_graphs(np.asarray(node_types)[None], np.asarray(adjacency)[None])[0]
+
+    def from_graphs(self, node_types: np.ndarray, adjacency: np.ndarray) -> list[NB101Cell | None]:
+        """Padded graphs to pruned cells, the whole batch at once. A graph is read as: the input
+        first; the output at the first output-type node after it (position 6 when unpadded); only
+        operation nodes between them; after the output, only padding (output type, no edges).
+        Then it is pruned and checked as the official API does; ``None`` where invalid."""
+        types, adjacency = np.asarray(node_types), np.asarray(adjacency)
+        batch = len(types)
+        if types.ndim != 2 or types.shape[1] != MAX_NODES or adjacency.shape != (batch, MAX_NODES, MAX_NODES):
+            return [None] * batch
+        is_output = types == OUTPUT_TYPE
+        is_output[:, 0] = False
+        has_output = is_output.any(1)
+        output_at = np.where(has_output, is_output.argmax(1), MAX_NODES - 1)
+        position = np.arange(MAX_NODES)
+        inner = (position > 0) & (position < output_at[:, None])
+        padding = position > output_at[:, None]
+        is_operation = (types > INPUT_TYPE) & (types < OUTPUT_TYPE) & (types == np.round(types))
+        well_formed = (
+            has_output & (types[:, 0] == INPUT_TYPE)
+            & (is_operation | ~inner).all(1) & (is_output | ~padding).all(1)
+            & ((adjacency == 0) | (adjacency == 1)).all((1, 2))
+            & ~np.tril(adjacency).any((1, 2))
+            & ~(adjacency.astype(bool) & (padding[:, :, None] | padding[:, None, :])).any((1, 2)))
+        return _prune(types, adjacency, output_at, well_formed)
+
+    def _graphs(self, archs: Sequence[NB101Cell]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded graphs ``[B, 7]`` / ``[B, 7, 7]``, filled for all cells of a size at once."""
+        types = np.full((len(archs), MAX_NODES), OUTPUT_TYPE, dtype=np.int64)
+        adjacency = np.zeros((len(archs), MAX_NODES, MAX_NODES), dtype=np.uint8)
+        sizes = np.array([len(arch.types) for arch in archs], dtype=np.int64)
+        for size in np.unique(sizes).tolist():
+            chosen = np.flatnonzero(sizes == size)
+            rows, cols = _UPPER[size]
+            types[chosen, :size] = [archs[i].types for i in chosen]
+            adjacency[chosen[:, None], rows, cols] = [archs[i].edges for i in chosen]
+        return types, adjacency
+
+    def encode(self, archs: Sequence[NB101Cell]) -> np.ndarray:
+        """The padded graphs flattened: 7 x 5 one-hot node types + 21 edge bits = 56."""
+        return self.graph.flatten(*self._graphs(archs))
+
+    def encode_paths(self, archs: Sequence[NB101Cell]) -> np.ndarray:
+        """Path encoding (BANANAS): one bit per sequence of operations along some input-to-output
+        path; a sequence ``o_0 .. o_{l-1}`` (op indices in :data:`OPS`) is bit
+        ``sum_i 3**i * (o_i + 1)``, so paths of every length 0-5 get their own range of bits."""
+        encoding = np.zeros((len(archs), NUM_PATHS), dtype=np.float32)
+        for row, arch in enumerate(archs):
+            rows, last = arch.rows, len(arch.types) - 1
+            # (bit so far, 3 ** ops so far) of every path from the input to each node, in
+            # topological order; the output adds no operation.
+            paths: list[list[tuple[int, int]]] = [[(0, 1)]] + [[] for _ in range(last)]
+            for node in range(1, last + 1):
+                op = 0 if node == last else arch.types[node]  # types 1..3 are OPS 0..2, hence o + 1
+                paths[node] = [(bit + scale * op, scale * len(OPS) if op else scale)
+                               for source in range(node) if rows[source][node] for bit, scale in paths[source]]
+            encoding[row, [bit for bit, _ in paths[last]]] = 1.0
+        return encoding
+
+    # -- sampling and moves ------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator) -> list[NB101Cell]:
+        """As the NB101 API's example draws cells: every upper triangular edge of the 7-node cell
+        with probability 1/2, every inner node's operation uniformly, redrawn until valid."""
+        cells: list[NB101Cell] = []
+        while len(cells) < n:
+            draws = 3 * (n - len(cells)) // 2 + 16  # about 73 % of the draws are valid
+            types = rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=(draws, MAX_NODES))
+            types[:, 0], types[:, -1] = INPUT_TYPE, OUTPUT_TYPE
+            adjacency = np.triu(rng.random((draws, MAX_NODES, MAX_NODES)) < 0.5, k=1).astype(np.uint8)
+            cells.extend(c for c in self.from_graphs(types, adjacency) if c is not None)
+        return cells[:n]
+
+    def _unpadded(self, arch: NB101Cell, filler: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The padding-free 7-node form: the cell's input and operations, edgeless filler
+        operation nodes (types ``filler``), then the output at position 6."""
+        n = len(arch.types)
+        place = [*range(n - 1), MAX_NODES - 1]
+        types = np.array([INPUT_TYPE, *filler[:MAX_NODES - 2], OUTPUT_TYPE], dtype=np.int64)
+        types[place] = arch.types
+        adjacency = np.zeros((MAX_NODES, MAX_NODES), dtype=np.uint8)
+        adjacency[np.ix_(place, place)] = arch.matrix
+        return types, adjacency
+
+    def _filler(self, rng: np.random.Generator) -> list[int]:
+        return rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=MAX_NODES - 2).tolist()
+
+    def neighbours(self, arch: NB101Cell) -> list[NB101Cell]:
+        """All valid cells one edge flip or one operation change away in the 7-node form, each
+        isomorphism class once, without the cell's own."""
+        types, adjacency = self._unpadded(arch, [INPUT_TYPE + 1] * (MAX_NODES - 2))
+        rows, cols = _UPPER[MAX_NODES]
+        flipped = np.repeat(adjacency[None], len(rows), 0)
+        flipped[np.arange(len(rows)), rows, cols] ^= 1
+        # Only the cell's own operations: changing a filler node leaves the pruned cell as it is.
+        changes = [(node, op) for node in range(1, len(arch.types) - 1)
+                   for op in range(INPUT_TYPE + 1, OUTPUT_TYPE) if op != types[node]]
+        changed = np.repeat(types[None], len(changes), 0)
+        for row, (node, op) in enumerate(changes):
+            changed[row, node] = op
+        candidates = self.from_graphs(
+            np.concatenate([np.repeat(types[None], len(rows), 0), changed]),
+            np.concatenate([flipped, np.repeat(adjacency[None], len(changes), 0)]))
+        found = {self.key(arch): arch}
+        for cell in candidates:
+            if cell is not None:
+                found.setdefault(self.key(cell), cell)
+        return list(found.values())[1:]
+
+    def mutate(self, arch: NB101Cell, rng: np.random.Generator, tries: int = 16) -> NB101Cell:
+        """The NB101 API example's mutation on the 7-node form: each of the 21 possible edges
+        flips with probability 1/7 and each of the 5 inner operations changes to another with
+        probability 1/5, redrawn until the cell is valid and of another isomorphism class.
+        Draws ``tries`` candidates at a time (one ``from_graphs`` call each)."""
+        own = self.key(arch)
+        types, adjacency = self._unpadded(arch, self._filler(rng))
+        rows, cols = _UPPER[MAX_NODES]
+        while True:
+            flips = rng.random((tries, len(rows))) < 1 / MAX_NODES
+            new_adjacency = np.repeat(adjacency[None], tries, 0)
+            new_adjacency[:, rows, cols] ^= flips.astype(np.uint8)
+            changes = rng.random((tries, MAX_NODES - 2)) < 1 / (MAX_NODES - 2)
+            steps = rng.integers(1, len(OPS), size=(tries, MAX_NODES - 2))
+            new_types = np.repeat(types[None], tries, 0)
+            inner = new_types[:, 1:-1]
+            new_types[:, 1:-1] = np.where(changes, (inner - 1 + steps) % len(OPS) + 1, inner)
+            for cell in self.from_graphs(new_types, new_adjacency):
+                if cell is not None and self.key(cell) != own:
+                    return cell
+
+    def crossover(self, first: NB101Cell, second: NB101Cell, rng: np.random.Generator) -> NB101Cell | None:
+        """Uniform crossover of the padding-free 7-node forms: each inner node's operation and
+        each of the 21 edge bits from either parent; ``None`` if the child is not valid (8 % of
+        children of sampled parents). Crossing the padded forms instead, where the parents'
+        outputs sit at different positions, gave 54 % invalid children."""
+        filler = self._filler(rng)
+        (types_a, adjacency_a), (types_b, adjacency_b) = self._unpadded(first, filler), self._unpadded(second, filler)
+        rows, cols = _UPPER[MAX_NODES]
+        take_types = rng.random(MAX_NODES) < 0.5
+        take_edges = rng.random(len(rows)) < 0.5
+        types = np.where(take_types, types_a, types_b)
+        adjacency = adjacency_a.copy()
+        adjacency[rows, cols] = np.where(take_edges, adjacency_a[rows, cols], adjacency_b[rows, cols])
+        return self.from_graph(types, adjacency)

@@ -229,3 +229,8 @@ class NB201Space:
     def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
         neighbours = self.neighbours(arch)
         return neighbours[int(rng.integers(len(neighbours)))]
+
+    def crossover(self, first: NB201Arch, second: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        """Uniform crossover: each edge's op from either parent (every child is valid)."""
+        take = rng.random(len(first)) < 0.5
+        return tuple(a if t else b for a, b, t in zip(first, second, take))  # type: ignore[return-value]
