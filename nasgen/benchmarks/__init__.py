@@ -1,5 +1,6 @@
 """Benchmarks: ground truth for architectures."""
 from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.nb101 import NB101Benchmark
 from nasgen.benchmarks.nb201 import NB201Benchmark
 
-__all__ = ["Benchmark", "NB201Benchmark"]
+__all__ = ["Benchmark", "NB101Benchmark", "NB201Benchmark"]

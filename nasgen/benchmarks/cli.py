@@ -1,8 +1,11 @@
 """``nasgen data``: list, import and verify benchmark tables.
 
     nasgen data list
-    nasgen data import {nats,csv,help,hwnasbench,costs} PATH [--metric FORMAT] [--force]
+    nasgen data import {nats,csv,help,hwnasbench,costs,nb101} PATH [--metric FORMAT] [--force]
     nasgen data verify [TABLE ...]
+
+NB201 is handled here; other benchmarks answer through their :class:`BenchmarkData` (registered
+in ``DATA_PROVIDERS``), so that no fact of theirs lives in this module.
 
 Errors the user can act on are raised as :class:`nasgen.errors.NasgenError`; the
 top-level ``nasgen`` command prints them as one line.
@@ -13,6 +16,7 @@ import argparse
 import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -25,6 +29,7 @@ from nasgen.benchmarks.costs import (
     HWNAS_LATENCY,
     csv_devices,
 )
+from nasgen.benchmarks.nb101 import NB101Data
 from nasgen.benchmarks.nb201 import (
     COST_DEFAULT_PATHS,
     COST_IMPORTS,
@@ -36,7 +41,7 @@ from nasgen.benchmarks.nb201 import (
     metric_name,
 )
 from nasgen.benchmarks.tables import MetricTable
-from nasgen.errors import NasgenError
+from nasgen.errors import ConfigError, NasgenError
 from nasgen.paths import CACHE_ENV, DATA_ENV, cache_dir, data_root
 from nasgen.spaces.nb201 import NUM_ARCHS
 
@@ -47,6 +52,25 @@ KNOWN_OPTIMA = {
     metric_name("ImageNet16-120", "test", 200): 47.311,
 }
 OPTIMUM_TOLERANCE = 1e-3
+
+
+class BenchmarkData(Protocol):
+    """What ``nasgen data`` asks of a benchmark's tables."""
+
+    name: str
+    import_help: str  # what ``nasgen data import NAME PATH`` accepts
+
+    def list_tables(self, root: Path | None) -> None:
+        """Print the benchmark's files under the data root ``root`` and its imported tables."""
+
+    def import_file(self, path: Path, force: bool) -> None:
+        """Import ``path`` into the cache (unless current, or ``force``) and print what it holds."""
+
+    def checks(self) -> list[tuple[str, Callable[[], str | None]]]:
+        """``(name, check)`` of each check of the imported tables; a check returns a problem or None."""
+
+
+DATA_PROVIDERS: dict[str, BenchmarkData] = {provider.name: provider for provider in (NB101Data(),)}
 
 
 def _archs_with_values(table: MetricTable) -> int:
@@ -148,11 +172,18 @@ def _list(args: argparse.Namespace) -> int:
     if not imported:
         print("  (none; add one with: nasgen data import {nats,csv} PATH)")
     _list_costs(root, table)
+    for provider in DATA_PROVIDERS.values():
+        provider.list_tables(root)
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
     source_path = Path(args.path).expanduser()
+    if args.source in DATA_PROVIDERS:
+        if args.metric is not None:
+            raise ConfigError(f"--metric applies to cost CSVs (source costs) only, not to {args.source}")
+        DATA_PROVIDERS[args.source].import_file(source_path, args.force)
+        return 0
     current = current_import(args.source, source_path, args.metric)
     if current is not None and not args.force:
         print(f"{source_path} was already imported and is unchanged (use --force to rebuild)")
@@ -202,6 +233,7 @@ def _verify(args: argparse.Namespace) -> int:
         (f"bundled table has {NUM_ARCHS} rows per metric", rows),
         *((f"bundled optimum {metric} = {value}", optimum(metric, value))
           for metric, value in KNOWN_OPTIMA.items()),
+        *(check for provider in DATA_PROVIDERS.values() for check in provider.checks()),
     ]
     results = [_check(name, check) for name, check in checks]
     return 0 if all(results) else 1
@@ -215,12 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
                         ).set_defaults(run=_list)
 
     importer = commands.add_parser("import", help="import benchmark files into the nasgen cache")
-    importer.add_argument("source", choices=IMPORT_SOURCES,
+    importer.add_argument("source", choices=(*IMPORT_SOURCES, *DATA_PROVIDERS),
                           help=f"nats: an official {NATS_DIRNAME} directory or {NATS_FILENAME} file; csv: a folder of "
                                "nasgen's NB201 CSV tables (e.g. ../shared/benchmarks/nb201); help: "
                                "help_all_devices_latency.csv.gz; hwnasbench: HW-NAS-Bench-v1_0.pickle; "
                                "costs: your CSV of per-architecture costs (index or arch_str column, "
-                               "one column per device)")
+                               "one column per device); "
+                               + "; ".join(provider.import_help for provider in DATA_PROVIDERS.values()))
     importer.add_argument("path", help="directory or file to import")
     importer.add_argument("--metric", metavar="FORMAT",
                           help=f"costs only: metric name of each device column (default {DEFAULT_CSV_METRIC})")

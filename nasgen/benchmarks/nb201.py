@@ -50,7 +50,7 @@ from nasgen.benchmarks.costs import (
     hwnasbench_columns,
     require,
 )
-from nasgen.benchmarks.tables import MetricTable, TableStack, write_table
+from nasgen.benchmarks.tables import MetricTable, TableStack, files_fingerprint, is_current, write_table
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.paths import cache_dir, data_root
 from nasgen.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
@@ -280,17 +280,8 @@ def source_files(source: str, path: Path) -> list[Path]:
 
 
 def source_fingerprint(source: str, path: Path) -> str:
-    """SHA-256 over the name, size and modification time of every file the import reads.
-
-    Contents are not hashed: that would read the whole archive (GBs) at every start."""
-    digest = hashlib.sha256()
-    for file in source_files(source, path):
-        try:
-            stat = file.stat()
-            digest.update(f"{file.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        except OSError:
-            digest.update(f"{file.name}|missing\n".encode())
-    return digest.hexdigest()
+    """Fingerprint (name, size, modification time) of every file the import reads."""
+    return files_fingerprint(source_files(source, path))
 
 
 def _cache_entry(source: str, path: Path, metric: str | None) -> tuple[Path, dict]:
@@ -308,20 +299,10 @@ def _cache_entry(source: str, path: Path, metric: str | None) -> tuple[Path, dic
     return target, provenance
 
 
-def _is_current(target: Path, provenance: dict) -> bool:
-    if not target.is_file():
-        return False
-    try:
-        recorded = MetricTable(target).provenance
-    except ValueError:  # a damaged sidecar: import again
-        return False
-    return all(recorded.get(k) == v for k, v in provenance.items())
-
-
 def current_import(source: str, path: Path, metric: str | None = None) -> Path | None:
     """The cached import of ``path`` if there is one and its source files are unchanged."""
     target, provenance = _cache_entry(source, path, metric)
-    return target if _is_current(target, provenance) else None
+    return target if is_current(target, provenance) else None
 
 
 def build_cache(source: str, path: Path, metric: str | None = None, *, force: bool = False) -> Path:
@@ -334,7 +315,7 @@ def build_cache(source: str, path: Path, metric: str | None = None, *, force: bo
     folder, an edited CSV), so a cached table never hides a changed source.
     """
     target, provenance = _cache_entry(source, path, metric)
-    if force or not _is_current(target, provenance):
+    if force or not is_current(target, provenance):
         readers = {"nats": columns_from_nats, "csv": columns_from_csv, "help": help_columns,
                    "hwnasbench": hwnasbench_columns,
                    "costs": partial(csv_columns, metric=provenance.get("metric", DEFAULT_CSV_METRIC))}

@@ -27,6 +27,30 @@ def sha256(path: "str | Path") -> str:
     return digest.hexdigest()
 
 
+def files_fingerprint(files: Sequence[Path]) -> str:
+    """SHA-256 over the name, size and modification time of ``files``: whether an import of them
+    is still current. Contents are not hashed: that would read whole archives (GBs) at every start."""
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            stat = file.stat()
+            digest.update(f"{file.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{file.name}|missing\n".encode())
+    return digest.hexdigest()
+
+
+def is_current(target: Path, provenance: dict) -> bool:
+    """Whether the table ``target`` exists and its sidecar records every item of ``provenance``."""
+    if not target.is_file():
+        return False
+    try:
+        recorded = MetricTable(target).provenance
+    except ValueError:  # a damaged sidecar: import again
+        return False
+    return all(recorded.get(k) == v for k, v in provenance.items())
+
+
 def write_table(path: Path, columns: Mapping[str, np.ndarray], provenance: dict) -> None:
     """Write ``columns`` to ``path`` (.npz) and ``path.with_suffix('.json')`` atomically."""
     with atomic_write(path) as f:
