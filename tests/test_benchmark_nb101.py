@@ -11,7 +11,6 @@ import json
 import os
 import pickle
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,11 @@ from nasgen.benchmarks.nb101 import (
     cells_path,
     columns_from_records,
     decode_model_metrics,
-    naslib_cell,
     read_pkl,
     read_tfrecord,
 )
 from nasgen.errors import DataError
-from nasgen.spaces.nb101 import cell_hash
+from nasgen.spaces.nb101 import NB101Cell, NB101Space, cell_from_naslib, cell_from_spec, cell_hash
 
 PKL = "nb101/nasbench_only108_sample30.pkl"
 NASLIB_ZC = "nb101/naslib_zc_nb101_subset.json"
@@ -87,30 +85,6 @@ def write_tfrecord(pkl: dict, path: Path) -> None:
 
 # --- a stand-in for the NB101 space (until nasgen.spaces.nb101.NB101Space is merged) -------
 
-@dataclass(frozen=True)
-class _Cell:
-    matrix: tuple[tuple[int, ...], ...]
-    ops: tuple[str, ...]
-
-
-class _StandInSpace:
-    """What the benchmark asks of its space: ``key`` (the official hash), ``to_str`` and ``from_matrix``."""
-
-    def key(self, cell: _Cell) -> str:
-        return cell_hash(np.array(cell.matrix), cell.ops)
-
-    def to_str(self, cell: _Cell) -> str:
-        return f"{'|'.join(cell.ops)}:{''.join(str(v) for row in cell.matrix for v in row)}"
-
-    def from_matrix(self, matrix: np.ndarray, ops: list[str]) -> _Cell:
-        return _Cell(tuple(map(tuple, np.asarray(matrix).tolist())), tuple(ops))
-
-
-def _with_space(benchmark: NB101Benchmark) -> NB101Benchmark:
-    benchmark.space = _StandInSpace()
-    return benchmark
-
-
 # --- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -131,8 +105,8 @@ def tfrecord(pkl: dict, tmp_path: Path) -> Path:
     return path
 
 
-def _cells(pkl: dict) -> dict[str, _Cell]:
-    return {key: _Cell(tuple(map(tuple, fixed["module_adjacency"].tolist())), tuple(fixed["module_operations"]))
+def _cells(pkl: dict) -> dict[str, NB101Cell]:
+    return {key: cell_from_spec(fixed["module_adjacency"], fixed["module_operations"])
             for key, (fixed, _) in pkl.items()}
 
 
@@ -233,7 +207,7 @@ def test_cache_is_built_once_reused_and_rebuilt_on_change(tfrecord, isolated_cac
 
 
 def test_query_optimum_and_best_arch(pkl, tfrecord):
-    bench = _with_space(NB101Benchmark(path=str(tfrecord), allow_partial=True))
+    bench = NB101Benchmark(path=str(tfrecord), allow_partial=True)
     cells = _cells(pkl)
     keys = list(cells)
     valid, test = _runs(pkl, "final_validation_accuracy"), _runs(pkl, "final_test_accuracy")
@@ -259,21 +233,21 @@ def test_query_optimum_and_best_arch(pkl, tfrecord):
 def test_partial_table_is_refused_unless_declared(tfrecord, pkl):
     with pytest.raises(DataError, match="holds 30 of the 423624 NB101 cells.*allow_partial.*skip_missing"):
         NB101Benchmark(path=str(tfrecord))
-    bench = _with_space(NB101Benchmark(path=str(tfrecord), skip_missing=True))
+    bench = NB101Benchmark(path=str(tfrecord), skip_missing=True)
     known = next(iter(_cells(pkl).values()))
-    unknown = _Cell(((0, 1, 0), (0, 0, 1), (0, 0, 0)), ("input", "maxpool3x3", "output"))
+    unknown = cell_from_spec([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "maxpool3x3", "output"])
     assert bench.evaluable([known, unknown]).tolist() == [True, False]
-    with pytest.raises(DataError, match=r"has no cell input\|maxpool3x3\|output:010001000 .*skip_missing=true"):
+    with pytest.raises(DataError, match=r"has no cell input,maxpool3x3,output\|010,001,000 .*skip_missing=true"):
         bench.query([known, unknown], "cifar10/test_acc@108")
 
 
 def test_naslib_zero_cost_table(shared_benchmarks, pkl):
     path = shared_benchmarks / NASLIB_ZC
-    bench = _with_space(NB101Benchmark(source="naslib_zc", path=str(path)))
+    bench = NB101Benchmark(source="naslib_zc", path=str(path))
     entries = json.loads(path.read_text())["nasbench101"]["cifar10"]
-    space, by_cell, by_hash = _StandInSpace(), {}, {}
+    space, by_cell, by_hash = NB101Space(), {}, {}
     for text, entry in entries.items():  # isomorphic cells share a hash: group by it
-        cell = space.from_matrix(*naslib_cell(text))
+        cell = cell_from_naslib(text)
         by_cell.setdefault(by_hash.setdefault(space.key(cell), cell), []).append(entry)
     assert bench.evaluable_count == len(by_cell) == 292
     assert {"cifar10/valid_acc@108", "params_M", "flops_M", "zc/synflow", "zc/jacov"} <= set(bench.metrics)
@@ -290,17 +264,6 @@ def test_naslib_zero_cost_table(shared_benchmarks, pkl):
     assert (values.astype(np.float32).astype(np.float64) == values).all()
     means = np.array([v.mean() for v in _runs(pkl, "final_validation_accuracy").values()])
     assert (means.astype(np.float32).astype(np.float64) != means).mean() > 0.5
-
-
-def test_naslib_cells_are_pruned():
-    # node 5 reaches nothing, node 3 is fed by nothing: both go, as NAS-Bench-101 prunes them
-    matrix = np.zeros((7, 7), dtype=int)
-    for i, j in ((0, 1), (1, 2), (2, 6), (1, 5), (3, 4), (4, 6)):
-        matrix[i, j] = 1
-    text = str((*matrix.ravel().tolist(), 0, 4, 3, 2, 2, 4, 1))
-    pruned, ops = naslib_cell(text)
-    assert ops == ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "output"]
-    assert pruned.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
 
 
 def test_missing_file_names_it_and_how_to_get_it(tmp_path):

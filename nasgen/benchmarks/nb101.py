@@ -43,7 +43,6 @@ fixture, a sample) is refused unless ``allow_partial`` (a query of a missing cel
 from __future__ import annotations
 
 import array
-import ast
 import base64
 import hashlib
 import json
@@ -61,7 +60,7 @@ from nasgen.benchmarks.tables import MetricTable, files_fingerprint, is_current,
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.paths import atomic_write, cache_dir, data_root
 from nasgen.spaces.base import Arch
-from nasgen.spaces.nb101 import INPUT, OPS, OUTPUT, cell_hash
+from nasgen.spaces.nb101 import INPUT, OPS, OUTPUT, NB101Space, cell_from_naslib, cell_from_spec, cell_hash
 
 NUM_CELLS = 423_624
 EPOCHS, HALFWAY = 108, 54
@@ -87,7 +86,6 @@ HINTS = {
                  "nasgen's shared benchmark folder (shared/benchmarks/nb101/)",
 }
 # NASLib's op codes in its cell tuples (49 row-major adjacency entries, then 7 op codes).
-NASLIB_LABELS = (INPUT, OUTPUT, "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu")
 ZC_PROXIES = ("epe_nas", "fisher", "grad_norm", "grasp", "jacov", "l2_norm", "plain", "snip", "synflow")
 CELLS_SUFFIX = ".cells.npz"
 
@@ -276,27 +274,6 @@ def columns_from_records(records: NB101Records) -> dict[str, np.ndarray]:
     return columns
 
 
-def naslib_cell(text: str) -> tuple[np.ndarray, list[str]]:
-    """The pruned cell of a NASLib tuple string (7x7 adjacency row-major, then 7 op codes).
-
-    NASLib keeps the sampled, unpruned matrix: nodes off every input-to-output path are removed
-    here, as NAS-Bench-101 does before hashing. (Merge note: the same parsing belongs to the NB101
-    space as ``cell_from_naslib``; this one goes once that exists.)"""
-    values = ast.literal_eval(text)
-    matrix = np.array(values[:MAX_NODES * MAX_NODES], dtype=np.int8).reshape(MAX_NODES, MAX_NODES)
-    ops = [NASLIB_LABELS[c] for c in values[MAX_NODES * MAX_NODES:]]
-    from_input = np.zeros(MAX_NODES, dtype=bool)
-    from_input[0] = True
-    to_output = np.zeros(MAX_NODES, dtype=bool)
-    to_output[-1] = True
-    for node in range(MAX_NODES):  # upper triangular: one pass in each direction
-        from_input[node] |= bool((from_input[:node] & (matrix[:node, node] > 0)).any())
-        back = MAX_NODES - 1 - node
-        to_output[back] |= bool((to_output[back + 1:] & (matrix[back, back + 1:] > 0)).any())
-    keep = np.flatnonzero(from_input & to_output)
-    return matrix[np.ix_(keep, keep)], [ops[i] for i in keep]
-
-
 def read_naslib_zc(path: "str | Path") -> tuple[CellIndex, dict[str, np.ndarray], int]:
     """Cells, metric columns and the number of entries of NASLib's NB101 zero-cost table
     (``{"nasbench101": {"cifar10": {tuple string: {val_accuracy, params, flops, <proxies>}}}}``).
@@ -312,13 +289,13 @@ def read_naslib_zc(path: "str | Path") -> tuple[CellIndex, dict[str, np.ndarray]
         entries = json.loads(path.read_text())["nasbench101"]["cifar10"]
         cells, values = {}, {}
         for text, entry in entries.items():
-            matrix, ops = naslib_cell(text)
-            key = cell_hash(matrix, ops)
-            cells[key] = _pad_cell(matrix, ops)
+            cell = cell_from_naslib(text)
+            key = cell_hash(cell.matrix, cell.ops)
+            cells[key] = _pad_cell(cell.matrix, cell.ops)
             values.setdefault(key, []).append([float(entry.get(field, np.nan)) for field in names.values()])
         index = CellIndex.from_cells(cells)
         means = np.array([np.mean(values[k.decode()], axis=0) for k in index.hashes]).reshape(len(index), len(names))
-    except (OSError, ValueError, KeyError, TypeError, IndexError, SyntaxError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, SyntaxError, ConfigError) as exc:
         raise DataError(f"{path} is not NASLib's NB101 zero-cost table ({type(exc).__name__}: {exc}); "
                         f"{HINTS['naslib_zc']}") from None
     return index, dict(zip(names, means.T)), len(entries)
@@ -448,9 +425,7 @@ class NB101Benchmark:
                             "(queries of missing cells fail) or benchmark.skip_missing=true (searches pass over them)")
 
     @cached_property
-    def space(self):
-        # Imported here, not at the top: nasgen data (import, list, verify) needs the tables only.
-        from nasgen.spaces.nb101 import NB101Space
+    def space(self) -> NB101Space:
         return NB101Space()
 
     @property
@@ -490,7 +465,7 @@ class NB101Benchmark:
     def best_arch(self, metric: str, maximize: bool = True) -> Arch:
         column = self.column(metric)
         matrix, ops = self.table.cells.cell(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
-        return self.space.from_matrix(matrix, ops)
+        return cell_from_spec(matrix, ops)
 
 
 class NB101Data:
