@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.base import Benchmark, PartialBenchmark
 from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
@@ -80,10 +80,12 @@ def prepare(cfg: DictConfig) -> Components:
     queried, so every config problem stops the run before it costs anything."""
     _check_top_level(cfg)
     space = build(cfg.search_space, "search_space", SearchSpace)
-    if cfg.budget > space.distinct_architectures:
-        raise ConfigError(f"budget={cfg.budget} is more than the {space.distinct_architectures} distinct "
-                          f"(non-isomorphic) architectures of the {space.name} space, the most a search can query")
     benchmark = build(cfg.benchmark, "benchmark", Benchmark)
+    if benchmark.space.name != space.name:
+        raise ConfigError(f"benchmark {benchmark.name} answers for the {benchmark.space.name} space, not for "
+                          f"search_space={space.name}; choose search_space={benchmark.space.name} or a benchmark "
+                          f"of {space.name}")
+    _check_budget(cfg.budget, space, benchmark)
     objective = build(cfg.objective, "objective", Objective)
     objective.check(benchmark)
     search = build(cfg.search, "search", SearchLoop)
@@ -94,6 +96,17 @@ def prepare(cfg: DictConfig) -> Components:
         if isinstance(suite, CheckedSuite):
             suite.check(objective, benchmark)
     return Components(space, benchmark, objective, search, suites)
+
+
+def _check_budget(budget: int, space: SearchSpace, benchmark: Benchmark) -> None:
+    """A budget no search can spend is refused: more than the distinct (non-isomorphic)
+    architectures of the space, or than a partial table that skips what it lacks holds."""
+    if budget > space.distinct_architectures:
+        raise ConfigError(f"budget={budget} is more than the {space.distinct_architectures} distinct "
+                          f"(non-isomorphic) architectures of the {space.name} space, the most a search can query")
+    if isinstance(benchmark, PartialBenchmark) and benchmark.skip_missing and budget > benchmark.evaluable_count:
+        raise ConfigError(f"budget={budget} is more than the {benchmark.evaluable_count} architectures the "
+                          f"{benchmark.name} table holds (benchmark.skip_missing=true passes over the others)")
 
 
 def _check_top_level(cfg: DictConfig) -> None:

@@ -13,10 +13,10 @@ from typing import Callable
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import nasgen.configs
-from nasgen.errors import ConfigError, NasgenError
+from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.pipeline import prepare
 from nasgen.ranges import Float, Int, check_ranges
 from nasgen.search.evolution import RegularizedEvolution
@@ -37,6 +37,11 @@ EXPERIMENTS = options("experiment")
 NEEDS_COST = {"nsga2", "ag_net_hw_joint"}
 REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space"}
 CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
+# Experiments on user-supplied data (the full NB101 table is not here) are composed on the real
+# partial table that is: NASLib's labelled NB101 cells, searched on validation accuracy only.
+ON_PARTIAL_TABLE = ["benchmark.source=naslib_zc", "benchmark.skip_missing=true", "objective=nb101_valid_only"]
+USER_DATA = {"ag_net_nb101": ON_PARTIAL_TABLE, "compare_nb101": ON_PARTIAL_TABLE}
+PARTIAL_TABLE_CELLS = 292
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,7 @@ def outcome(hydra_configs) -> Callable[..., str | None]:
 
     @functools.cache
     def as_it_is(experiment: str) -> tuple[DictConfig, str | None]:
-        cfg = hydra_configs(f"experiment={experiment}")
+        cfg = hydra_configs(f"experiment={experiment}", *USER_DATA.get(experiment, []))
         return cfg.hydra.runtime.choices, checked(cfg)
 
     @functools.cache
@@ -92,7 +97,8 @@ def outcome(hydra_configs) -> Callable[..., str | None]:
         choices, unchanged = as_it_is(experiment)
         if group is None or choices.get(group) == option:
             return unchanged
-        return checked(hydra_configs(f"experiment={experiment}", f"{group}={option}"))
+        kept = [o for o in USER_DATA.get(experiment, []) if not o.startswith((f"{group}.", f"{group}="))]
+        return checked(hydra_configs(f"experiment={experiment}", *kept, f"{group}={option}"))
 
     return of
 
@@ -129,6 +135,9 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
         return "cost constraints"
     if constrained and group == "variant" and option in ("ag_net_oracle", "ag_net_xgb", "ag_net_xgb_ranking"):
         return "differentiable predictors"
+    if experiment in USER_DATA and group == "variant" and \
+            OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("budget", 0) > PARTIAL_TABLE_CELLS:
+        return "architectures the nb101 table holds"
     return None
 
 
@@ -142,6 +151,23 @@ def test_every_experiment_composes_with_every_option(outcome, experiment: str, g
     for option in options(group):
         message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)
         assert message is None if refusal is None else refusal in message, (option, message)
+
+
+def test_an_experiment_on_user_data_names_the_missing_file(hydra_configs, tmp_path):
+    with pytest.raises(DataError) as error:
+        prepare(hydra_configs("experiment=ag_net_nb101", f"data_root={tmp_path}"))
+    assert f"{tmp_path}/nb101/nasbench_only108.tfrecord" in str(error.value)
+
+
+def test_a_benchmark_of_another_space_is_refused(outcome):
+    assert "answers for the nb201 space, not for search_space=nb101" in outcome("smoke", "search_space", "nb101")
+    assert "answers for the nb101 space, not for search_space=nb201" in \
+        outcome("ag_net_nb101", "search_space", "nb201")
+
+
+def test_the_budget_is_limited_by_a_partial_table_that_skips(hydra_configs):
+    with pytest.raises(ConfigError, match=f"more than the {PARTIAL_TABLE_CELLS} architectures the nb101 table"):
+        prepare(hydra_configs("experiment=ag_net_nb101", *ON_PARTIAL_TABLE, f"budget={PARTIAL_TABLE_CELLS + 1}"))
 
 
 def test_quickstart_with_the_default_evaluation_builds(outcome):

@@ -5,7 +5,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from nasgen.spaces.base import Arch
+from nasgen.spaces.base import Arch, SearchSpace
 
 
 @runtime_checkable
@@ -17,6 +17,7 @@ class Benchmark(Protocol):
     """
 
     name: str
+    space: SearchSpace  # the space whose architectures it answers for
 
     @property
     def metrics(self) -> tuple[str, ...]: ...
@@ -51,3 +52,29 @@ class PartialBenchmark(Protocol):
     @property
     def evaluable_count(self) -> int:
         """Distinct architectures with values: the most queries a search can pay for."""
+
+
+@runtime_checkable
+class MetricUnits(Protocol):
+    """A benchmark that says the unit of each metric (``%``, ``ms``, ``s``, ...), so that a search
+    can put a metric on a fixed scale without a unit in its own config."""
+
+    def unit(self, metric: str) -> str | None: ...
+
+
+# nasgen's metric names end in their kind: cifar10/valid_acc@200, latency/pixel3_ms, params_M, ...
+_SUFFIX_UNITS = (("_acc", "%"), ("_ms", "ms"), ("_mJ", "mJ"), ("train_seconds", "s"), ("flops_M", "MFLOPs"),
+                 ("params_M", "M parameters"))
+
+
+def unit_from_name(metric: str) -> str | None:
+    """The unit a nasgen metric name states by its last part (``None`` for names without one)."""
+    leaf = metric.rsplit("/", 1)[-1].split("@", 1)[0]
+    return next((unit for suffix, unit in _SUFFIX_UNITS if leaf.endswith(suffix)), None)
+
+
+class UnitsFromNames:
+    """Mixin: :class:`MetricUnits` for a benchmark whose metric names follow nasgen's convention."""
+
+    def unit(self, metric: str) -> str | None:
+        return unit_from_name(metric)

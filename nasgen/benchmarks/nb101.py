@@ -56,6 +56,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from nasgen.benchmarks import wire
+from nasgen.benchmarks.base import UnitsFromNames
 from nasgen.benchmarks.tables import MetricTable, files_fingerprint, is_current, sha256, write_table
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.paths import atomic_write, cache_dir, data_root
@@ -394,7 +395,7 @@ def imported_tables() -> list[Path]:
     return sorted(p for p in cache_dir().glob("nb101_*.npz") if not p.name.endswith(CELLS_SUFFIX))
 
 
-class NB101Benchmark:
+class NB101Benchmark(UnitsFromNames):
     """Tabular NAS-Bench-101 benchmark (CIFAR-10), keyed by the official cell hash.
 
     ``source``: ``tfrecord`` | ``pkl`` | ``naslib_zc`` (see the module docstring); ``path``: the

@@ -39,6 +39,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from nasgen.benchmarks.base import UnitsFromNames
 from nasgen.benchmarks.costs import (
     DEFAULT_CSV_METRIC,
     HELP_FILENAME,
@@ -365,7 +366,7 @@ def _nats_default(root: Path) -> Path:
     return single if not folder.exists() and single.is_file() else folder
 
 
-class NB201Benchmark:
+class NB201Benchmark(UnitsFromNames):
     """Tabular NAS-Bench-201 benchmark for one dataset, with optional hardware-cost tables (``costs``).
 
     ``allow_partial``: accept tables that lack values for some architectures (a test fixture, a

@@ -42,6 +42,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from nasgen.benchmarks.base import UnitsFromNames
 from nasgen.benchmarks.nb201 import NB201Benchmark
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.evaluation.corruptions import CORRUPTIONS, SEVERITIES  # the 15 CIFAR-C corruptions
@@ -96,7 +97,7 @@ def _read_json(path: Path) -> dict:
         raise DataError(f"cannot read robustness dataset file {path} ({exc}); re-download it.\n  {HINT}") from None
 
 
-class RobustnessBenchmark:
+class RobustnessBenchmark(UnitsFromNames):
     """Robust accuracies of every NB201 cell on one dataset, plus the NB201 metrics of that dataset
     from ``nb201`` (the configured NB201 benchmark: bundled, the official NATS archive or the CSVs;
     the bundled table when not given).
@@ -218,6 +219,9 @@ class RobustnessBenchmark:
                 recipes[f"{prefix}/corruption/{name}"] = partial(self._mean, name)
             recipes[f"{prefix}/corruption_mean"] = partial(self._mean, *CORRUPTIONS)
         return recipes
+
+    def unit(self, metric: str) -> str | None:
+        return "%" if metric.startswith("robust/") else super().unit(metric)
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasgen.benchmarks.base import UnitsFromNames
 from nasgen.data.datasets import DATASETS, Split, augment, load_dataset, to_unit
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.models.nb201_network import NB201Network, Normalize, count_params
@@ -38,7 +39,7 @@ _EVAL_BATCH = 1024
 _CHECKPOINT_KEYS = {"arch", "settings", "metrics", "state_dict"}
 
 
-class TrainingBenchmark:
+class TrainingBenchmark(UnitsFromNames):
     """NB201 cells trained for real on one image dataset (see the module docstring).
 
     The defaults are NAS-Bench-201's network and recipe (C=16, N=5, 200 epochs);

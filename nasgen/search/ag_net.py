@@ -43,6 +43,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
+from nasgen.benchmarks.base import MetricUnits
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
@@ -80,6 +81,17 @@ def _penalised_rank(values: np.ndarray, costs: np.ndarray, feasible: np.ndarray,
     return rank * np.where(feasible, 1.0, penalty)
 
 
+def search_target_scale(oracle: Oracle, values: Sequence[float]) -> float:
+    """What the predictor's targets are multiplied by, so that they lie in about [0, 1] whatever
+    the metric: 1/100 for a percentage (the benchmark says so), else one over the largest
+    magnitude among the first queried values."""
+    metric = oracle.objective.search_metric
+    if isinstance(oracle.benchmark, MetricUnits) and oracle.benchmark.unit(metric) == "%":
+        return 0.01
+    largest = float(np.max(np.abs(values))) if len(values) else 0.0
+    return 1.0 / largest if largest > 0 else 1.0
+
+
 def _scaled(loss: torch.Tensor) -> torch.Tensor:
     """``loss`` divided by its largest value in the batch when that exceeds 1 (no gradient
     through the divisor), so that each term of a multi-target loss is at most 1."""
@@ -112,7 +124,7 @@ def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, spa
 
 
 @ranges("search", initial_samples=Int(1), top_k=Int(1), epochs=Int(0), alpha=Float(0.0, 1.0),
-        rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True), target_scale=Float(0.0, above=True),
+        rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True), target_scale=Float(0.0, above=True, optional=True),
         num_candidates=Int(1), latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1),
         accuracy_weight=Float(0.0, 1.0), penalty=Float(1.0), keep_top=Int(1, optional=True))
 class AGNetSearch:
@@ -131,7 +143,7 @@ class AGNetSearch:
         batch_size: int = 16,
         lr: float = 1e-3,
         betas: Sequence[float] = (0.5, 0.999),
-        target_scale: float = 0.01,
+        target_scale: float | None = None,
         num_candidates: int = 100,
         latent_bound: float = 3.0,
         decode_batch: int = 256,
@@ -192,6 +204,7 @@ class AGNetSearch:
 
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(oracle.query(archs))
+        target_scale = self.target_scale or search_target_scale(oracle, values)
         while oracle.remaining > 0:
             train_archs, train_values = self._training_set(archs, np.array(values), objective.maximize)
             costs = oracle.costs(train_archs) if uses_cost else None
@@ -205,7 +218,7 @@ class AGNetSearch:
                                                    self.rank_weight_k, self.joint, self.penalty, objective.maximize)
             else:
                 weights = rank_weights(train_values, self.rank_weight_k, objective.maximize)
-            targets = [train_values * self.target_scale] + ([costs / cost_scale] if uses_cost else [])
+            targets = [train_values * target_scale] + ([costs / cost_scale] if uses_cost else [])
             if surrogate is not None:
                 surrogate.fit(space.encode(train_archs), train_values, torch_rng)
             loss = self._retrain(generator, predictors, optimizer, space, train_archs, targets, weights, torch_rng,

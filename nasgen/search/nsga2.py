@@ -5,7 +5,7 @@ Two objectives: the search metric (in the direction of ``objective.maximize``) a
 ``objective.cost_metric``, minimised. With ``objective.cost_limit`` the constraint is
 handled by Deb's constrained domination (violation = cost above the limit). Each
 generation picks parents by binary tournament on (front, crowding distance), makes
-children by uniform crossover of the op tuples and one mutation, queries them and keeps
+children by the space's crossover (NB201: uniform crossover of the op tuples) and one mutation, queries them and keeps
 the best ``population_size`` of parents and children by fronts and crowding distance.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from nasgen.pareto import crowding_distance, nondominated_ranks
 from nasgen.ranges import Float, Int, ranges
 from nasgen.search.common import random_unseen
 from nasgen.search.oracle import Oracle
-from nasgen.spaces.base import Arch, SearchSpace
+from nasgen.spaces.base import Arch, CrossoverSpace, SearchSpace
 
 
 def _front_crowding(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -41,6 +41,9 @@ class NSGA2Search:
         self.stats: dict = {"generations": 0, "random_children": 0}
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
+        if self.crossover_prob > 0 and not isinstance(space, CrossoverSpace):
+            raise ConfigError(f"search=nsga2 with crossover_prob={self.crossover_prob} needs a space with a "
+                              f"crossover, which {space.name} lacks; set search.crossover_prob=0 (mutation only)")
         if objective.cost_metric is None:
             raise ConfigError("search=nsga2 needs objective.cost_metric (e.g. latency/pixel3_ms) as its second "
                               "objective")
@@ -94,9 +97,7 @@ class NSGA2Search:
                 break
             child = tournament()
             if rng.random() < self.crossover_prob:
-                other = tournament()
-                take = rng.random(len(child)) < 0.5
-                child = tuple(x if t else y for x, y, t in zip(child, other, take))
+                child = space.crossover(child, tournament(), rng) or child  # no valid child: mutate the parent
             child = space.mutate(child, rng)
             key = space.key(child)
             if key not in found and not oracle.seen(child):

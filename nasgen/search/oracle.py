@@ -18,11 +18,11 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.base import Benchmark, PartialBenchmark
 from nasgen.errors import DataError
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
-from nasgen.spaces.base import Arch, SearchSpace
+from nasgen.spaces.base import Arch, IndexedSpace, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Oracle:
         self.space, self.benchmark, self.objective, self.budget = space, benchmark, objective, budget
         self.columns = ["query", "arch", "index", *objective.metrics, "wall_time_s"]
         self.records: list[dict] = []
+        self._indexed = isinstance(space, IndexedSpace)
+        # A partial table that skips what it lacks: its missing cells are never offered to searches.
+        self._skips_missing = isinstance(benchmark, PartialBenchmark) and benchmark.skip_missing
+        self._evaluable: dict[Hashable, bool] = {}
         self._value_of: dict[Hashable, float] = {}
         self._cost_of: dict[Hashable, float] = {}
         self._replay: dict[Hashable, dict] = {}
@@ -136,8 +140,18 @@ class Oracle:
         return self.budget - self.spent
 
     def seen(self, arch: Arch) -> bool:
-        """Whether ``arch`` or an isomorphic architecture was queried already."""
-        return self.space.key(arch) in self._value_of
+        """Whether ``arch`` or an isomorphic architecture was queried already, or cannot be: a
+        partial benchmark with ``skip_missing`` lacks it. Searches propose only architectures not
+        seen, so they pass over the missing ones without paying."""
+        key = self.space.key(arch)
+        if key in self._value_of:
+            return True
+        if not self._skips_missing:
+            return False
+        evaluable = self._evaluable.get(key)
+        if evaluable is None:
+            evaluable = self._evaluable[key] = bool(self.benchmark.evaluable([arch])[0])
+        return not evaluable
 
     def query(self, archs: Sequence[Arch]) -> np.ndarray:
         """Search-metric values of ``archs``; raises :class:`BudgetExhausted` once the budget is
@@ -181,9 +195,8 @@ class Oracle:
         return self.objective.scores(values, self.costs(archs) if self.objective.constrained else None)
 
     def _record(self, arch: Arch, key: Hashable, values: dict[str, float], wall: float, write: bool) -> None:
-        index = getattr(self.space, "index", None)
         record = {"query": self.spent + 1, "arch": self.space.to_str(arch),
-                  "index": index(arch) if index else "", **values, "wall_time_s": round(wall, 4)}
+                  "index": self.space.index(arch) if self._indexed else "", **values, "wall_time_s": round(wall, 4)}
         self.records.append(record)
         self._value_of[key] = values[self.objective.search_metric]
         if self.objective.cost_metric:

@@ -1,0 +1,75 @@
+"""Every search method on NAS-Bench-101 end to end through the real command line.
+
+The full NB101 table is user-supplied and not here, so the runs search the real partial table
+that is: NASLib's labelled cells (292 distinct cells, 108-epoch validation accuracy), with
+``benchmark.skip_missing=true`` so that searches pass over the cells it lacks without paying.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nasgen.benchmarks.nb101 import NB101Benchmark
+from nasgen.spaces.nb101 import NB101Space
+
+BUDGET = 24
+PARTIAL_TABLE = ["benchmark.source=naslib_zc", "benchmark.skip_missing=true", "objective=nb101_valid_only"]
+QUICK_PRETRAIN = ["pretrain.ticks=2", "pretrain.tick_size=320", "pretrain.validity_samples=200"]
+# Few decoding batches: almost no decoded cell is in the partial table, so every iteration would
+# otherwise decode all of max_decode_batches.
+QUICK_AG_NET = [*QUICK_PRETRAIN, "search.max_decode_batches=4", "search.epochs=2"]
+# (sweep folder, its overrides, the methods it runs one after the other)
+SWEEPS = (("baselines", ["search=random,local,evolution,bananas,bo,gp_bo"],
+           ("random", "local", "evolution", "bananas", "bo", "gp_bo")),
+          ("ag_net", [*QUICK_AG_NET, "variant=ag_net,ag_net_xgb,ag_net_xgb_ranking"],
+           ("ag_net", "ag_net_xgb", "ag_net_xgb_ranking")),
+          ("latent", [*QUICK_PRETRAIN, "search.max_decode_batches=4", "variant=latent_random_lso"],
+           ("latent_random_lso",)))
+
+
+def nasgen(*args: str, cwd: Path, data: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NASGEN_DATA": str(data), "NASGEN_CACHE": str(cwd / "cache")}
+    return subprocess.run([sys.executable, "-m", "nasgen.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory, shared_benchmarks: Path) -> Path:
+    """Every method in three multiruns (each one process, runs one after the other)."""
+    workdir = tmp_path_factory.mktemp("nb101")
+    for folder, overrides, _ in SWEEPS:
+        result = nasgen("run", "-m", "experiment=ag_net_nb101", *PARTIAL_TABLE, f"budget={BUDGET}", *overrides,
+                        f"hydra.sweep.dir={folder}", "hydra.sweep.subdir=${hydra.job.num}", cwd=workdir,
+                        data=shared_benchmarks)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+@pytest.mark.parametrize("folder, job, method", [(folder, job, method) for folder, _, methods in SWEEPS
+                                                 for job, method in enumerate(methods)])
+def test_every_method_searches_nb101(sweep: Path, shared_benchmarks: Path, folder: str, job: int, method: str):
+    run_dir = sweep / folder / str(job)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "complete" and results["queries"] == BUDGET and results["method"] == method
+    assert results["protocol"]["search_metric"] == results["protocol"]["report_metric"] == "cifar10/valid_acc@108"
+    history = rows(run_dir)
+    space = NB101Space()
+    cells = [space.from_str(row["arch"]) for row in history]
+    assert len({space.key(cell) for cell in cells}) == BUDGET  # no isomorphic repeat was paid twice
+    table = NB101Benchmark(source="naslib_zc", data_root_dir=str(shared_benchmarks))
+    # every paid query is a cell of the table, with the table's value
+    assert table.evaluable(cells).all()
+    values = [float(row["cifar10/valid_acc@108"]) for row in history]
+    assert values == pytest.approx(table.query(cells, "cifar10/valid_acc@108").tolist(), abs=1e-4)
+    assert results["best"]["cifar10/valid_acc@108"] == pytest.approx(max(values), abs=1e-4)
