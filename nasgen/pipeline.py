@@ -26,7 +26,7 @@ from nasgen.objective import Objective
 from nasgen.ranges import Int, check_ranges
 from nasgen.reporting.console import format_value
 from nasgen.reporting.results import write_json
-from nasgen.search.base import CheckedSearch, SearchLoop
+from nasgen.search.base import CheckedSearch, ReportingSearch, SearchLoop
 from nasgen.search.oracle import BudgetExhausted, Oracle
 from nasgen.spaces.base import SearchSpace
 from nasgen.utils import seed_everything
@@ -155,7 +155,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
             "status": status, "seed": cfg.seed, "budget": cfg.budget, "queries": oracle.spent,
             "protocol": protocol,
             "wall_time_s": round(time.perf_counter() - start, 2),
-            "search_stats": getattr(search, "stats", {}),
+            "search_stats": search.stats if isinstance(search, ReportingSearch) else {},
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
         write_json(run_dir / "results.json", results)

@@ -272,7 +272,7 @@ class RobustnessSuite:
         if not isinstance(benchmark, ModelBenchmark):
             log.info("robustness evaluation skipped: benchmark %r hands out no trained models "
                      "(needs load_model, evaluation_data, dataset and num_classes)",
-                     getattr(benchmark, "name", type(benchmark).__name__))
+                     benchmark.name)
             return {}
         if not oracle.records:
             log.info("robustness evaluation skipped: the search queried no architecture")

@@ -124,7 +124,8 @@ def weighted_retrain(generator: nn.Module, optimizer: torch.optim.Optimizer, spa
 
 
 @ranges("search", initial_samples=Int(1), top_k=Int(1), epochs=Int(0), alpha=Float(0.0, 1.0),
-        rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True), target_scale=Float(0.0, above=True, optional=True),
+        rank_weight_k=Float(0.0), batch_size=Int(1), lr=Float(0.0, above=True),
+        target_scale=Float(0.0, above=True, optional=True),
         num_candidates=Int(1), latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1),
         accuracy_weight=Float(0.0, 1.0), penalty=Float(1.0), keep_top=Int(1, optional=True))
 class AGNetSearch:

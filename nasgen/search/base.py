@@ -24,3 +24,11 @@ class CheckedSearch(Protocol):
     is pretrained or queried; ``run`` calls it too, for loops used from Python."""
 
     def check(self, space: SearchSpace, objective: Objective) -> None: ...
+
+
+@runtime_checkable
+class ReportingSearch(Protocol):
+    """A search loop that keeps statistics of its run (iterations, restarts, its pretrained
+    generator, ...): they go into ``results.json`` under ``search_stats``."""
+
+    stats: dict
