@@ -473,6 +473,8 @@ class NB101Data:
     """``nasgen data`` for NB101: import a file, list and verify the imported tables."""
 
     name = "nb101"
+    import_sources = ("nb101",)
+    data_names = ("nb101",)
     import_help = (f"nb101: {FILENAMES['tfrecord']} or {FILENAMES['pkl']} (all 423,624 cells) or NASLib's "
                    f"{FILENAMES['naslib_zc']}, told apart by suffix")
 
@@ -492,17 +494,19 @@ class NB101Data:
         if not tables:
             print("    (none; benchmark=nb101 imports on first use, or: nasgen data import nb101 PATH)")
 
-    def import_file(self, path: Path, force: bool) -> None:
-        source = source_of(path)
-        if current_import(source, path) is not None and not force:
+    def import_file(self, source: str, path: Path, force: bool, metric: str | None) -> None:
+        if metric is not None:
+            raise ConfigError(f"--metric applies to cost CSVs only, not to {source}")
+        file_kind = source_of(path)
+        if current_import(file_kind, path) is not None and not force:
             print(f"{path} was already imported and is unchanged (use --force to rebuild)")
-        table = NB101Table(build_cache(source, path, force=force))
+        table = NB101Table(build_cache(file_kind, path, force=force))
         prov = table.provenance
         print(f"table: {table.path}\n  {table.summary()}")
         if "runs" in prov:
             seconds = prov["import_seconds"]
             print(f"  {prov['runs']} runs read in {seconds:.2f} s ({prov['runs'] / max(seconds, 1e-9):,.0f} runs/s)")
-        if not prov.get("complete") and source != "naslib_zc":
+        if not prov.get("complete") and file_kind != "naslib_zc":
             print("  warning: partial table; runs refuse it unless benchmark.allow_partial=true or "
                   "benchmark.skip_missing=true")
 
