@@ -13,7 +13,7 @@ from nasgen.errors import ConfigError
 from nasgen.evaluation import generator_quality as gq
 from nasgen.generators import AGNetGenerator
 from nasgen.generators.pretrain import PretrainConfig, generator_stem, pretrain, shipped_dir, validity, weights_checksum
-from nasgen.spaces import NB101Space, NB101Cell
+from nasgen.spaces import NB101Cell, NB101Space
 
 SPACE = NB101Space()
 # A high learning rate makes a few hundred steps enough for some valid cells.
@@ -23,12 +23,7 @@ TINY_PRETRAIN = PretrainConfig(lr=5e-3, tick_size=320, ticks=2, validity_samples
 SHIPPED_VALIDITY_FLOOR = 0.15
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_distinct_sample_draws_one_cell_per_class_reproducibly():
