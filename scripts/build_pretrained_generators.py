@@ -1,15 +1,17 @@
 """Build the pretrained generators that ship inside the nasgen package.
 
-    python scripts/build_pretrained_generators.py
+    python scripts/build_pretrained_generators.py                 # every space
+    python scripts/build_pretrained_generators.py --space nb101   # one of them
 
 Pretrains the generator of ``configs/generator/ag_net.yaml`` with the ``pretrain`` settings of
-``configs/config.yaml`` (seed ``pretrain.seed``) on every supported space (NAS-Bench-201) and
-writes ``nasgen/generators/pretrained/<stem>.pt`` (the weights) and ``<stem>.json`` (settings
-signature, SHA-256 of the weights, validity curve, timings, torch version). A run whose
+``configs/config.yaml`` (seed ``pretrain.seed``) on every supported space (NAS-Bench-201,
+NAS-Bench-101: options of ``configs/search_space``) and writes
+``nasgen/generators/pretrained/<stem>.pt`` (the weights) and ``<stem>.json`` (settings signature,
+SHA-256 of the weights, validity curve, timings, torch version). A run whose
 settings match loads these instead of pretraining (:func:`nasgen.generators.pretrain.pretrain`).
 Pretraining is deterministic on CPU with one torch thread, so a rebuild reproduces the checksum;
 rebuild after changing the default settings, the generator or the pretraining code. Takes
-about 3 CPU minutes per space on an idle machine.
+about 9 CPU minutes per space (60 ticks of 7-9 s; NB201's and NB101's alike).
 """
 from __future__ import annotations
 
@@ -31,21 +33,22 @@ from nasgen.generators.pretrain import (
     train_now,
 )
 from nasgen.pipeline import build
-from nasgen.spaces import NB201Space
 
-SPACES = (NB201Space(),)
+SPACES = ("nb201", "nb101")  # options of configs/search_space
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(shipped_dir()), help="folder to write to (default: the package's)")
+    parser.add_argument("--space", choices=SPACES, action="append", help="build only this space's (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # the shipped checksum is that of a one-thread CPU pretraining
 
     configs = Path(nasgen.configs.__file__).parent
     config = PretrainConfig(**OmegaConf.to_container(OmegaConf.load(configs / "config.yaml").pretrain))
     factory = build(OmegaConf.load(configs / "generator" / "ag_net.yaml"), "generator")
-    for space in SPACES:
+    for name in args.space or SPACES:
+        space = build(OmegaConf.load(configs / "search_space" / f"{name}.yaml"), "search space")
         generator = initial_generator(factory, space, config)
         stem = generator_stem(space, generator, config)
         wall, cpu = time.perf_counter(), time.process_time()

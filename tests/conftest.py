@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from nasgen.generators.pretrain import PretrainConfig
 
@@ -29,6 +30,15 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "nasgen-cache"
     monkeypatch.setenv("NASGEN_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run far faster on one thread than contending for a busy machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -94,12 +94,20 @@ def settings_signature(space: SearchSpace, generator: torch.nn.Module, config: P
     # The seed is a separate field and `cache` does not change the weights: the layout of
     # generators cached before `pretrain.seed` existed, so they are still found.
     settings = {k: v for k, v in asdict(config).items() if k != "seed"} | {"cache": None}
-    fields = {"space": space.name, "graph": asdict(space.graph), "model": repr(generator),
+    fields = {"space": space.name, "graph": _graph_signature(space.graph), "model": repr(generator),
               "pretrain": settings, "seed": config.seed}
     if train_archs is not None:  # only then, so full-space generators keep their cache keys
         listing = "\n".join(space.to_str(a) for a in train_archs)
         fields["train_archs"] = hashlib.sha256(listing.encode()).hexdigest()
     return fields
+
+
+def _graph_signature(graph: GraphSpec) -> dict:
+    """The graph shape's fields, those at their defaults left out: the signatures (and so the
+    cache keys and shipped files) written before GraphSpec had inputs, output, padding and
+    cells stay valid for the spaces that keep the defaults (NB201)."""
+    plain = asdict(GraphSpec(graph.node_types, graph.max_nodes))
+    return {k: v for k, v in asdict(graph).items() if k in ("node_types", "max_nodes") or v != plain[k]}
 
 
 def generator_stem(space: SearchSpace, generator: torch.nn.Module, config: PretrainConfig,
