@@ -2,7 +2,9 @@
 
     python scripts/build_bundled_data.py --shared ../shared/benchmarks
 
-Writes ``nasgen/spaces/data/nb201_index_ops.npy`` (official index order as op ids) and
+Writes ``nasgen/spaces/data/nb201_index_ops.npy`` (official index order as op ids),
+``nasgen/spaces/data/nb101_matrices.npz`` (every adjacency matrix of a valid pruned NB101 cell,
+what the NB101 sampler draws from; enumerated, no data needed) and
 ``nasgen/benchmarks/data/nb201.{npz,json}`` (float32 metric columns keyed by NB201 index,
 with the provenance and SHA-256 of every source file and of the table itself).
 Only MIT-licensed NAS-Bench-201 / NATS-Bench accuracies and HW-NAS-Bench latencies go
@@ -51,6 +53,13 @@ def main() -> None:
     index_file = ROOT / "nasgen/spaces/data/nb201_index_ops.npy"
     np.save(index_file, np.asarray(order, dtype=np.int8))
     print(f"wrote {index_file.relative_to(ROOT)} ({len(order)} archs)")
+
+    from nasgen.spaces.nb101 import MATRICES_FILE, cell_matrices
+
+    sizes, edges = cell_matrices()
+    matrices_file = ROOT / "nasgen/spaces/data" / MATRICES_FILE
+    np.savez_compressed(matrices_file, sizes=sizes, edges=edges)
+    print(f"wrote {matrices_file.relative_to(ROOT)} ({len(sizes)} NB101 cell matrices)")
 
     from nasgen.benchmarks.nb201 import columns_from_csv
     from nasgen.benchmarks.tables import sha256, write_table

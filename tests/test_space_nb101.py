@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nasgen.errors import ConfigError
+from nasgen.spaces import nb101 as nb101_space
 from nasgen.spaces.nb101 import (
     INPUT,
     NASLIB_LABELS,
@@ -25,6 +26,7 @@ from nasgen.spaces.nb101 import (
     cell_from_naslib,
     cell_from_spec,
     cell_hash,
+    cell_matrices,
 )
 
 CONV3, CONV1, POOL = OPS
@@ -124,13 +126,21 @@ def test_naslib_keys_parse_to_the_same_cells_as_the_records(space, records, nasl
         assert any(space.key(c) in records for c in relabelled) == (labels == NASLIB_LABELS[2:])
 
 
-def test_sampler_draws_cell_sizes_as_naslib_did(space, naslib):
-    # NASLib's 500 cells come from the API example's sampler too: the pruned sizes must match.
-    ours = collections.Counter(len(c.types) for c in space.sample(3000, np.random.default_rng(0)))
-    theirs = collections.Counter(len(cell_from_naslib(key).types) for key in naslib)
-    for size in range(2, 8):
-        assert abs(ours[size] / 3000 - theirs[size] / 500) < 0.05, size
-    assert ours[7] < 0.01 * 3000  # 7 live nodes within 9 edges is rare among random specs
+def test_sampler_draws_every_labelled_cell_equally_often(space):
+    # 6,472 matrices of valid pruned cells (1, 2, 10, 121, 1,545, 4,793 of 2-7 nodes); a k-node
+    # matrix takes 3**(k - 2) operation labellings, so sizes come with those weights.
+    sizes, edges = cell_matrices()
+    stored_sizes, stored_edges = nb101_space._matrices()
+    assert (sizes == stored_sizes).all() and (edges == stored_edges).all()  # the shipped file is current
+    assert np.bincount(sizes).tolist() == [0, 0, 1, 2, 10, 121, 1545, 4793]
+    weights = np.bincount(sizes, minlength=8) * 3.0 ** (np.arange(8) - 2)
+    draws = space.sample(20_000, np.random.default_rng(0))
+    counts = collections.Counter(len(cell.types) for cell in draws)
+    for size in range(5, 8):
+        assert abs(counts[size] / len(draws) - weights[size] / weights.sum()) < 0.01, size
+    assert all(space.from_graph(*space.to_graph(cell)) == cell for cell in draws[:500])  # valid, pruned
+    # unlike the API example's unpruned draws (NASLib's 500: 55 bare input -> output cells)
+    assert counts[2] + counts[3] < 20 and counts[7] / len(draws) > 0.85
 
 
 def test_pruning_matches_the_reference_on_random_specs():
@@ -201,9 +211,12 @@ CHAIN = NB101Cell((0, 1, OUTPUT_TYPE), (1, 0, 1))
     ([0, 1, 2, 3, 2, 3, 4], [(0, 1), (1, 6)], CHAIN),  # unpadded, output at 6, dead nodes pruned
     ([0, 1, 3, 4, 4, 4, 4], [(0, 1), (1, 3)], CHAIN),  # an operation that reaches nothing
     ([0, 4, 4, 4, 4, 4, 4], [(0, 1)], NB101Cell((0, OUTPUT_TYPE), (1,))),
-    ([0, 1, 4, 1, 4, 4, 4], [(0, 1), (1, 2)], None),  # an operation after the output
-    ([0, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2), (2, 3)], None),  # an edge out of the output to padding
-    ([0, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2), (0, 4)], None),  # an edge into padding
+    # the first output ends the cell: what follows is padding, whatever its types and edges
+    ([0, 1, 4, 1, 4, 4, 4], [(0, 1), (1, 2)], CHAIN),  # an operation after the output
+    ([0, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2), (2, 3)], CHAIN),  # an edge out of the output to padding
+    ([0, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2), (0, 4)], CHAIN),  # an edge into padding
+    ([0, 1, 4, 3, 4, 4, 4], [(0, 1), (0, 3), (3, 4)], None),  # the only path to an output runs past the first
+    ([0, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2), (1, 0)], None),  # an edge below the diagonal in the cell
     ([0, 1, 0, 4, 4, 4, 4], [(0, 1), (1, 3)], None),  # an input in the middle
     ([0, 1, 1, 1, 1, 1, 1], [(0, 1), (1, 6)], None),  # no output
     ([4, 1, 4, 4, 4, 4, 4], [(0, 1), (1, 2)], None),  # no input

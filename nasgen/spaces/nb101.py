@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+from importlib import resources
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -48,6 +49,7 @@ NUM_PATHS = sum(len(OPS) ** length for length in range(MAX_NODES - 1))
 # (np.triu_indices takes longer than building a cell's matrix).
 _UPPER = {n: np.triu_indices(n, k=1) for n in range(2, MAX_NODES + 1)}
 _UPPER_PAIRS = {n: list(zip(rows.tolist(), cols.tolist())) for n, (rows, cols) in _UPPER.items()}
+MATRICES_FILE = "nb101_matrices.npz"
 _EXAMPLE = "input,conv3x3-bn-relu,maxpool3x3,output|0110,0001,0001,0000"
 
 
@@ -107,6 +109,39 @@ def cell_hash(matrix: np.ndarray, ops: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 17)
+def cell_matrices() -> tuple[np.ndarray, np.ndarray]:
+    """Every adjacency matrix of a valid pruned cell: ``k`` nodes (2-7), upper triangular, at
+    most 9 edges, every node on an input-to-output path. Returns ``sizes`` ``[M]`` and the upper
+    triangular bits ``[M, 21]`` (row-major over ``i < j`` of the ``k``-node matrix, zero-padded):
+    6,472 matrices, enumerated from all 2**21 bit patterns in a few seconds (shipped as
+    ``nasgen/spaces/data/nb101_matrices.npz`` by ``scripts/build_bundled_data.py``)."""
+    sizes, patterns = [], []
+    for n in range(2, MAX_NODES + 1):
+        rows, cols = _UPPER[n]
+        codes = np.arange(2 ** len(rows), dtype=np.int64)
+        bits = ((codes[:, None] >> np.arange(len(rows))) & 1).astype(bool)
+        bits = bits[bits.sum(1) <= MAX_EDGES]
+        adjacency = np.zeros((len(bits), n, n), dtype=bool)
+        adjacency[:, rows, cols] = bits
+        from_input, to_output = adjacency[:, 0, :].copy(), adjacency[:, :, n - 1].copy()
+        for _ in range(n - 2):
+            from_input |= (from_input[:, :, None] & adjacency).any(1)
+            to_output |= (adjacency & to_output[:, None, :]).any(2)
+        alive = from_input & to_output
+        alive[:, 0] = alive[:, n - 1] = True
+        kept = bits[alive.all(1) & from_input[:, n - 1]]
+        sizes.append(np.full(len(kept), n, dtype=np.int8))
+        patterns.append(np.pad(kept, ((0, 0), (0, len(_UPPER[MAX_NODES][0]) - len(rows)))).astype(np.uint8))
+    return np.concatenate(sizes), np.concatenate(patterns)
+
+
+@functools.cache
+def _matrices() -> tuple[np.ndarray, np.ndarray]:
+    with resources.files("nasgen.spaces.data").joinpath(MATRICES_FILE).open("rb") as f:
+        stored = np.load(f)
+        return stored["sizes"].astype(np.int64), stored["edges"]
+
+
 def _key(cell: NB101Cell) -> str:
     """Searches ask for the keys of the same cells again and again (one hash of a 7-node cell:
     ~0.25 ms, nearly all of it in its 57 md5 digests and their strings)."""
@@ -235,8 +270,14 @@ class NB101Space:
     def from_graphs(self, node_types: np.ndarray, adjacency: np.ndarray) -> list[NB101Cell | None]:
         """Padded graphs to pruned cells, the whole batch at once. A graph is read as: the input
         first; the output at the first output-type node after it (position 6 when unpadded); only
-        operation nodes between them; after the output, only padding (output type, no edges).
-        Then it is pruned and checked as the official API does; ``None`` where invalid."""
+        operation nodes between them. The cell ends at its output: whatever follows is padding
+        and is ignored, edges into it included (AG-Net pads with the output type, so the first
+        output ends the cell). Then it is pruned and checked as the official API does; ``None``
+        where invalid.
+
+        A first version also required the padding to be edgeless output nodes: 40 % of the
+        graphs AG-Net's NB101 generator samples were then invalid for edges into padding or an
+        operation after the output, which no cell reads."""
         types, adjacency = np.asarray(node_types), np.asarray(adjacency)
         batch = len(types)
         if types.ndim != 2 or types.shape[1] != MAX_NODES or adjacency.shape != (batch, MAX_NODES, MAX_NODES):
@@ -247,15 +288,14 @@ class NB101Space:
         output_at = np.where(has_output, is_output.argmax(1), MAX_NODES - 1)
         position = np.arange(MAX_NODES)
         inner = (position > 0) & (position < output_at[:, None])
-        padding = position > output_at[:, None]
+        cell = position <= output_at[:, None]
         is_operation = (types > INPUT_TYPE) & (types < OUTPUT_TYPE) & (types == np.round(types))
+        in_cell = cell[:, :, None] & cell[:, None, :]
         well_formed = (
-            has_output & (types[:, 0] == INPUT_TYPE)
-            & (is_operation | ~inner).all(1) & (is_output | ~padding).all(1)
-            & ((adjacency == 0) | (adjacency == 1)).all((1, 2))
-            & ~np.tril(adjacency).any((1, 2))
-            & ~(adjacency.astype(bool) & (padding[:, :, None] | padding[:, None, :])).any((1, 2)))
-        return _prune(types, adjacency, output_at, well_formed)
+            has_output & (types[:, 0] == INPUT_TYPE) & (is_operation | ~inner).all(1)
+            & (((adjacency == 0) | (adjacency == 1)) | ~in_cell).all((1, 2))
+            & ~(np.tril(adjacency).astype(bool) & in_cell).any((1, 2)))
+        return _prune(types, np.where(in_cell, adjacency, 0), output_at, well_formed)
 
     def _graphs(self, archs: Sequence[NB101Cell]) -> tuple[np.ndarray, np.ndarray]:
         """Padded graphs ``[B, 7]`` / ``[B, 7, 7]``, filled for all cells of a size at once."""
@@ -292,16 +332,26 @@ class NB101Space:
 
     # -- sampling and moves ------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> list[NB101Cell]:
-        """As the NB101 API's example draws cells: every upper triangular edge of the 7-node cell
-        with probability 1/2, every inner node's operation uniformly, redrawn until valid."""
-        cells: list[NB101Cell] = []
-        while len(cells) < n:
-            draws = 3 * (n - len(cells)) // 2 + 16  # about 73 % of the draws are valid
-            types = rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=(draws, MAX_NODES))
-            types[:, 0], types[:, -1] = INPUT_TYPE, OUTPUT_TYPE
-            adjacency = np.triu(rng.random((draws, MAX_NODES, MAX_NODES)) < 0.5, k=1).astype(np.uint8)
-            cells.extend(c for c in self.from_graphs(types, adjacency) if c is not None)
-        return cells[:n]
+        """Uniformly random valid cells: every labelled pruned cell (an adjacency matrix of
+        :func:`cell_matrices` with one operation per inner node) equally likely, so a
+        matrix of ``k`` nodes is drawn with weight ``3 ** (k - 2)``. Isomorphic labellings are
+        counted each, which favours cells with many (7-node cells: 90 % of draws).
+
+        The NB101 API's example (and NASLib) draw the unpruned 7-node matrix's bits with
+        probability 1/2 until the pruned cell is valid: 9 % of those draws are the bare
+        input -> output cell and 0.3 % have 7 nodes, a poor picture of a space whose cells mostly
+        have 7; a generator pretrained on them decoded 20 % valid cells (64 % on a pool of
+        distinct ones)."""
+        sizes, edges = _matrices()
+        weights = float(len(OPS)) ** (sizes - 2)
+        chosen = rng.choice(len(sizes), size=n, p=weights / weights.sum())
+        ops = rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=(n, MAX_NODES - 2))
+        cells = []
+        for row, inner in zip(chosen.tolist(), ops.tolist()):
+            size = int(sizes[row])
+            cells.append(NB101Cell((INPUT_TYPE, *inner[:size - 2], OUTPUT_TYPE),
+                                   tuple(edges[row, :size * (size - 1) // 2].tolist())))
+        return cells
 
     def _unpadded(self, arch: NB101Cell, filler: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The padding-free 7-node form: the cell's input and operations, edgeless filler
