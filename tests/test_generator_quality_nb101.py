@@ -18,9 +18,9 @@ from nasgen.spaces import NB101Cell, NB101Space
 SPACE = NB101Space()
 # A high learning rate makes a few hundred steps enough for some valid cells.
 TINY_PRETRAIN = PretrainConfig(lr=5e-3, tick_size=320, ticks=2, validity_samples=100)
-# Validity (decoding by sampling) of the shipped generator on 1,000 z of seed 0: 0.205 when built
-# (best of its 60 ticks on 10,000 z: 0.201); an untrained generator's: 0.013.
-SHIPPED_VALIDITY_FLOOR = 0.15
+# Validity (decoding by sampling) of the shipped generator on 1,000 z of seed 0: 0.703 when built
+# (best of its 60 ticks on 10,000 z: 0.712, thesis Table 5.6: 0.717); an untrained generator's: 0.013.
+SHIPPED_VALIDITY_FLOOR = 0.6
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
