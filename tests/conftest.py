@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from nasgen.generators.pretrain import PretrainConfig
 
@@ -48,3 +49,12 @@ def quick_pretrain(quick_generator_cache: Path, monkeypatch: pytest.MonkeyPatch)
     """The default pretraining settings, with ``NASGEN_CACHE`` on the session's generator cache."""
     monkeypatch.setenv("NASGEN_CACHE", str(quick_generator_cache))
     return QUICK_PRETRAIN
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run far faster on one thread than contending for a busy machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

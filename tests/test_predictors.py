@@ -59,12 +59,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return SPACE.encode(archs), BENCHMARK.query(archs, METRIC), np.linspace(1.0, 0.0, 60) ** 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fitted(name: str, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> Predictor:

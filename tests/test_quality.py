@@ -28,13 +28,7 @@ SPACE = NB201Space()
 TINY_PRETRAIN = PretrainConfig(lr=5e-3, tick_size=640, ticks=5, validity_samples=200)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run far faster on one thread than contending for a busy machine's cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_xgb_learns_a_function_of_binary_vectors_deterministically():

@@ -9,8 +9,7 @@ from scipy.optimize import minimize
 from torch import nn
 
 from nasgen.errors import DataError
-from nasgen.predictors.training import default_generator, fit_weights, standardise, train_weighted
-from nasgen.utils import reseed_torch
+from nasgen.predictors.training import torch_fit_data, train_weighted
 
 
 class BayesianLinearRegression:
@@ -68,18 +67,14 @@ class DNGO:
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
             generator: torch.Generator | None = None) -> None:
-        weights = fit_weights(type(self).__name__, x, y, weights)
-        generator = default_generator(generator)
-        targets, self.mean, self.scale = standardise(y)
-        inputs = torch.as_tensor(x, dtype=torch.float32)
-        targets = torch.as_tensor(targets, dtype=torch.float32)
-        reseed_torch(generator)
-        self.basis, head = self._network(inputs.shape[1])
+        data = torch_fit_data(type(self).__name__, x, y, weights, generator)
+        self.mean, self.scale = data.mean, data.scale
+        self.basis, head = self._network(data.inputs.shape[1])
         train_weighted([*self.basis.parameters(), *head.parameters()],
-                       lambda batch: (head(self.basis(inputs[batch])).squeeze(-1) - targets[batch]) ** 2,
-                       weights, self.epochs, self.lr, self.batch_size, generator)
+                       lambda batch: (head(self.basis(data.inputs[batch])).squeeze(-1) - data.targets[batch]) ** 2,
+                       data.weights, self.epochs, self.lr, self.batch_size, data.generator)
         self.regression = BayesianLinearRegression()
-        self.regression.fit(self._features(x), targets.numpy().astype(np.float64), weights)
+        self.regression.fit(self._features(x), data.targets.numpy().astype(np.float64), data.weights)
 
     @torch.no_grad()
     def _features(self, x: np.ndarray) -> np.ndarray:

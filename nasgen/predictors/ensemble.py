@@ -7,8 +7,7 @@ from torch import nn
 
 from nasgen.errors import DataError
 from nasgen.models.gnn import mlp
-from nasgen.predictors.training import default_generator, fit_weights, standardise, train_weighted
-from nasgen.utils import reseed_torch
+from nasgen.predictors.training import TorchFitData, torch_fit_data, train_weighted
 
 
 class MLPEnsemble:
@@ -29,22 +28,18 @@ class MLPEnsemble:
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
             generator: torch.Generator | None = None) -> None:
-        weights = fit_weights(type(self).__name__, x, y, weights)
-        generator = default_generator(generator)
-        targets, self.mean, self.scale = standardise(y)
-        inputs = torch.as_tensor(x, dtype=torch.float32)
-        targets = torch.as_tensor(targets, dtype=torch.float32)
-        reseed_torch(generator)
+        data = torch_fit_data(type(self).__name__, x, y, weights, generator)
+        self.mean, self.scale = data.mean, data.scale
         self.nets = []
         for _ in range(self.size):
-            net = mlp([inputs.shape[1]] + [self.width] * self.layers + [1])
-            self._train_member(net, inputs, targets, weights, generator)
+            net = mlp([data.inputs.shape[1]] + [self.width] * self.layers + [1])
+            self._train_member(net, data)
             self.nets.append(net)
 
-    def _train_member(self, net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, weights: np.ndarray,
-                      generator: torch.Generator) -> None:
-        train_weighted(net.parameters(), lambda batch: (net(inputs[batch]).squeeze(-1) - targets[batch]).abs(),
-                       weights, self.epochs, self.lr, self.batch_size, generator)
+    def _train_member(self, net: nn.Module, data: TorchFitData) -> None:
+        train_weighted(net.parameters(),
+                       lambda batch: (net(data.inputs[batch]).squeeze(-1) - data.targets[batch]).abs(),
+                       data.weights, self.epochs, self.lr, self.batch_size, data.generator)
 
     @torch.no_grad()
     def predict_distribution(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

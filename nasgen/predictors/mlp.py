@@ -7,8 +7,7 @@ from torch import nn
 
 from nasgen.errors import DataError
 from nasgen.models.gnn import mlp
-from nasgen.predictors.training import default_generator, fit_weights, standardise, train_weighted
-from nasgen.utils import reseed_torch
+from nasgen.predictors.training import torch_fit_data, train_weighted
 
 
 class MLPPredictor(nn.Module):
@@ -42,16 +41,12 @@ class MLPPredictor(nn.Module):
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
             generator: torch.Generator | None = None) -> None:
-        weights = fit_weights(type(self).__name__, x, y, weights)
-        generator = default_generator(generator)
-        targets, self.target_mean, self.target_std = standardise(y)
-        inputs = torch.as_tensor(x, dtype=torch.float32)
-        targets = torch.as_tensor(targets, dtype=torch.float32)
-        reseed_torch(generator)
-        self.net = self._network(inputs.shape[1])
+        data = torch_fit_data(type(self).__name__, x, y, weights, generator)
+        self.target_mean, self.target_std = data.mean, data.scale
+        self.net = self._network(data.inputs.shape[1])
         self.train()
-        train_weighted(self.parameters(), lambda batch: (self(inputs[batch]) - targets[batch]) ** 2, weights,
-                       self.epochs, self.lr, self.batch_size, generator)
+        train_weighted(self.parameters(), lambda batch: (self(data.inputs[batch]) - data.targets[batch]) ** 2,
+                       data.weights, self.epochs, self.lr, self.batch_size, data.generator)
 
     @torch.no_grad()
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -2,12 +2,14 @@
 minibatch training of torch networks."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
 from nasgen.errors import DataError
+from nasgen.utils import reseed_torch
 
 
 def fit_weights(name: str, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
@@ -51,3 +53,29 @@ def train_weighted(parameters: Iterable[torch.nn.Parameter], per_sample_loss: Ca
 def default_generator(generator: torch.Generator | None) -> torch.Generator:
     """``generator``, or a fixed-seed one: a fit without a generator is still reproducible."""
     return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+@dataclass(frozen=True)
+class TorchFitData:
+    """A torch network's training data: float32 inputs and standardised targets, the weights
+    (mean 1), the generator to shuffle with and the targets' ``mean`` and ``scale``."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    weights: np.ndarray
+    generator: torch.Generator
+    mean: float
+    scale: float
+
+
+def torch_fit_data(name: str, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                   generator: torch.Generator | None) -> TorchFitData:
+    """Checked, standardised training data for a network about to be built; torch's global RNG
+    (module initialisation) is seeded from the generator, so the network follows the seed."""
+    weights = fit_weights(name, x, y, weights)
+    generator = default_generator(generator)
+    targets, mean, scale = standardise(y)
+    data = TorchFitData(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(targets, dtype=torch.float32),
+                        weights, generator, mean, scale)
+    reseed_torch(generator)
+    return data
