@@ -57,7 +57,8 @@ class UncertainPredictor(Predictor, Protocol):
 @runtime_checkable
 class DifferentiablePredictor(Predictor, Protocol):
     """A torch module whose ``forward`` maps float vectors ``[B, D]`` to ``[B]``; gradients flow
-    into whatever produced the vectors (AG-Net's generator, trained jointly with it)."""
+    into whatever produced the vectors. AG-Net trains it jointly with its generator and never
+    calls :meth:`fit` (which trains it alone, e.g. in the predictor-quality study)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
