@@ -138,7 +138,7 @@ def test_latent_space_search_spends_the_budget_deterministically(benchmark: NB20
 def test_xgb_rank_loss_reaches_the_generator(benchmark: NB201Benchmark):
     archs = SPACE.sample(64, np.random.default_rng(0))
     surrogate = XGBRankingPredictor(num_boost_round=30)
-    surrogate.fit(SPACE.encode(archs), benchmark.query(archs, VALID), torch.Generator().manual_seed(0))
+    surrogate.fit(SPACE.encode(archs), benchmark.query(archs, VALID), generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     generator = AGNetGenerator(SPACE.graph)
     scores = generator(torch.randn(32, generator.latent_dim))

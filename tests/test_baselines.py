@@ -104,7 +104,7 @@ def test_surrogates_rank_held_out_cells(surrogate):
     archs = [SPACE.from_index(int(i)) for i in rng.choice(len(SPACE), 300, replace=False)]
     y = BENCHMARK.query(archs, "cifar10/valid_acc@200")
     model = surrogate()
-    model.fit(SPACE.encode(archs[:200]), y[:200], torch_generator(rng))
-    mean, std = model.predict(SPACE.encode(archs[200:]))
+    model.fit(SPACE.encode(archs[:200]), y[:200], generator=torch_generator(rng))
+    mean, std = model.predict_distribution(SPACE.encode(archs[200:]))
     assert kendalltau(mean, y[200:]).statistic > 0.3
     assert np.all(std > 0)

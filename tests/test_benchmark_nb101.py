@@ -250,6 +250,9 @@ def test_naslib_zero_cost_table(shared_benchmarks, pkl):
         cell = cell_from_naslib(text)
         by_cell.setdefault(by_hash.setdefault(space.key(cell), cell), []).append(entry)
     assert bench.evaluable_count == len(by_cell) == 292
+    archs = bench.archs()  # the labelled cells, as the space builds them
+    assert len(archs) == 292 and {space.key(cell) for cell in archs} == set(by_hash)
+    assert bench.best_arch("cifar10/valid_acc@108") in archs and np.isfinite(bench.query(archs, "params_M")).all()
     assert {"cifar10/valid_acc@108", "params_M", "flops_M", "zc/synflow", "zc/jacov"} <= set(bench.metrics)
     once = [cell for cell, group in by_cell.items() if len(group) == 1][:3]
     often = max(by_cell, key=lambda cell: len(by_cell[cell]))  # 55 unpruned spellings of one cell

@@ -11,7 +11,6 @@ from nasgen.benchmarks import NB201Benchmark
 from nasgen.errors import ConfigError
 from nasgen.evaluation import generator_quality as gq
 from nasgen.evaluation.predictor_quality import (
-    MLPSurrogate,
     markdown_table,
     plot_predictor_quality,
     predictor_quality,
@@ -21,7 +20,7 @@ from nasgen.evaluation.predictor_quality import (
 from nasgen.generators import AGNetGenerator
 from nasgen.generators import pretrain as pretraining
 from nasgen.generators.pretrain import PretrainConfig, generator_stem, pretrain
-from nasgen.predictors import XGBPredictor
+from nasgen.predictors import MLPPredictor, XGBPredictor
 from nasgen.spaces import NB201Space
 
 SPACE = NB201Space()
@@ -37,13 +36,12 @@ def test_xgb_learns_a_function_of_binary_vectors_deterministically():
     x = rng.integers(0, 2, size=(400, 20)).astype(np.float32)
     y = 80 + 5 * x[:, 0] + 3 * x[:, 1] * x[:, 2] - 2 * x[:, 5]  # an offset checks the scale is restored
     model = XGBPredictor()
-    model.fit(x[:300], y[:300], torch.Generator().manual_seed(1))
-    mean, std = model.predict(x[300:])
+    model.fit(x[:300], y[:300], generator=torch.Generator().manual_seed(1))
+    mean = model.predict(x[300:])
     assert np.sqrt(np.mean((mean - y[300:]) ** 2)) < 0.3
-    assert np.all(std == 0) and np.array_equal(model.predict_mean(x[300:]), mean)
     again = XGBPredictor()
-    again.fit(x[:300], y[:300], torch.Generator().manual_seed(1))
-    assert np.array_equal(again.predict_mean(x[300:]), mean)
+    again.fit(x[:300], y[:300], generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(again.predict(x[300:]), mean)
 
 
 def test_pretraining_on_a_subset_draws_only_from_it(monkeypatch):
@@ -125,16 +123,18 @@ def test_inversion_lowers_the_reconstruction_loss_and_leaves_the_generator_alone
 
 
 def test_split_keeps_test_cells_apart_from_training_cells():
-    values = NB201Benchmark("cifar10").column("cifar10/valid_acc@200")
-    train, test = split(SPACE, values, test_size=100, train_size=200, seed=0)
+    benchmark = NB201Benchmark("cifar10")
+    archs = benchmark.archs()
+    values = benchmark.query(archs, "cifar10/valid_acc@200")
+    train, test = split(SPACE, archs, values, test_size=100, train_size=200, seed=0)
     keys = [SPACE.key(a) for a in train + test]
     assert len(train) == 200 and len(test) == 100 and len(set(keys)) == 300
     with pytest.raises(ConfigError, match="isomorphism classes"):
-        split(SPACE, values, test_size=6000, train_size=1000, seed=0)
+        split(SPACE, archs, values, test_size=6000, train_size=1000, seed=0)
 
 
 def test_predictor_quality_rows_table_and_plot(tmp_path):
-    rows = predictor_quality({"mlp": MLPSurrogate, "xgb": XGBPredictor}, NB201Benchmark("cifar10"),
+    rows = predictor_quality({"mlp": MLPPredictor, "xgb": XGBPredictor}, SPACE, NB201Benchmark("cifar10"),
                              "cifar10/valid_acc@200", train_sizes=(16, 32), test_size=100, seeds=(0,))
     assert [(r["predictor"], r["train_size"]) for r in rows] == [("mlp", 16), ("mlp", 32), ("xgb", 16), ("xgb", 32)]
     for row in rows:

@@ -37,7 +37,7 @@ TOLERANCE = 0.02  # accuracy may rise by one or two images out of 200 between ep
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
+def one_torch_thread():
     """The machine is shared: one thread, which is also faster for these tiny models."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -29,7 +29,7 @@ TINY = {"dataset": "digits", "epochs": 4, "channels": 8, "cells_per_stage": 1, "
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def one_torch_thread():
     """Trainings here are tiny: more threads only contend with other jobs on the machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

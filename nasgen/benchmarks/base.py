@@ -32,9 +32,14 @@ class Benchmark(Protocol):
 @runtime_checkable
 class TabularBenchmark(Protocol):
     """A benchmark holding a value of each metric for every architecture it knows: the best one
-    is known without searching (the optimum lines of plots and reports)."""
+    is known without searching (the optimum lines of plots and reports), and the architectures
+    it knows can be listed."""
 
     def best_arch(self, metric: str, maximize: bool = True) -> Arch: ...
+
+    def archs(self) -> list[Arch]:
+        """Every architecture the table holds values for, one per entry of the table (e.g. for
+        predictor-quality studies on its labelled cells)."""
 
 
 @runtime_checkable

@@ -468,6 +468,10 @@ class NB101Benchmark(UnitsFromNames):
         matrix, ops = self.table.cells.cell(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
         return cell_from_spec(matrix, ops)
 
+    def archs(self) -> list[Arch]:
+        """The table's cells in its row (hash) order."""
+        return [cell_from_spec(*self.table.cells.cell(row)) for row in range(len(self.table.cells))]
+
 
 class NB101Data:
     """``nasgen data`` for NB101: import a file, list and verify the imported tables."""

@@ -271,6 +271,10 @@ class RobustnessBenchmark(UnitsFromNames):
         column = self.column(metric)
         return self.space.from_index(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
 
+    def archs(self) -> list[NB201Arch]:
+        """All 15,625 NB201 cells in index order."""
+        return self.space.enumerate()
+
     def unique_indices(self) -> np.ndarray:
         """NB201 indices of the evaluated (non-isomorphic) architectures, ascending."""
         return np.unique(self.isomorph)

@@ -2,10 +2,11 @@
 held-out cells against the number of training cells (the protocol of White et al., "How
 powerful are performance predictors in NAS?", NeurIPS 2021).
 
-Per seed, one random cell of each of ``test_size`` random isomorphism classes forms the
-test set; the training cells are drawn the same way from the remaining classes, so no
-training cell is isomorphic to a test cell (or to another training cell). Training sets
-are nested: the first ``n`` of one random order for every size ``n``.
+The labelled architectures are the benchmark's (:meth:`TabularBenchmark.archs`). Per seed, one
+random architecture of each of ``test_size`` random isomorphism classes (:meth:`SearchSpace.key`)
+forms the test set; the training cells are drawn the same way from the remaining classes, so no
+training cell is isomorphic to a test cell (or to another training cell). Training sets are
+nested: the first ``n`` of one random order for every size ``n``.
 
 Predictors (:func:`default_predictors`): AG-Net's MLP, XGBoost, the BANANAS ensemble,
 DNGO and a GP, each on the encoding its search uses (binary vector, BANANAS: path encoding).
@@ -30,56 +31,27 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
 
-from nasgen.benchmarks.nb201 import NB201Benchmark  # noqa: E402
+from nasgen.benchmarks.base import Benchmark, TabularBenchmark  # noqa: E402
 from nasgen.errors import ConfigError, choose  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.pipeline import build  # noqa: E402
+from nasgen.predictors.base import Predictor  # noqa: E402
 from nasgen.predictors.mlp import MLPPredictor  # noqa: E402
 from nasgen.predictors.xgb import XGBPredictor  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
 from nasgen.reporting.results import save_figure  # noqa: E402
-from nasgen.search.model_based import Surrogate  # noqa: E402
-from nasgen.spaces.nb201 import NB201Arch, NB201Space  # noqa: E402
-from nasgen.utils import reseed_torch  # noqa: E402
+from nasgen.spaces.base import Arch, PathEncodedSpace, SearchSpace  # noqa: E402
 
 ENCODINGS = ("adjacency", "path")
 METRICS = {"kendall_tau": "Kendall tau", "spearman_rho": "Spearman rho", "rmse": "RMSE"}
 
 
-class MLPSurrogate:
-    """AG-Net's :class:`MLPPredictor` trained on its own (no generator): Adam, MSE on the
-    target times ``target_scale`` (accuracy in % -> [0, 1], as in the search)."""
-
-    def __init__(self, layers: int = 4, hidden_dim: int | None = None, epochs: int = 300, lr: float = 1e-3,
-                 batch_size: int = 32, target_scale: float = 0.01) -> None:
-        self.layers, self.hidden_dim = layers, hidden_dim
-        self.epochs, self.lr, self.batch_size, self.target_scale = epochs, lr, batch_size, target_scale
-
-    def fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator) -> None:
-        inputs = torch.as_tensor(x, dtype=torch.float32)
-        targets = torch.as_tensor(y * self.target_scale, dtype=torch.float32)
-        reseed_torch(generator)
-        self.net = MLPPredictor(inputs.shape[1], self.layers, self.hidden_dim)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        for _ in range(self.epochs):
-            for batch in torch.randperm(len(inputs), generator=generator).split(self.batch_size):
-                loss = ((self.net(inputs[batch]) - targets[batch]) ** 2).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-
-    @torch.no_grad()
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean = self.net(torch.as_tensor(x, dtype=torch.float32)).double().numpy() / self.target_scale
-        return mean, np.zeros_like(mean)
-
-
 @dataclass(frozen=True)
 class PredictorSpec:
-    """A factory of fresh surrogates and the encoding they read (``adjacency``: the binary
-    vector of :meth:`SearchSpace.encode`; ``path``: :meth:`encode_paths`)."""
+    """A factory of fresh predictors and the encoding they read (``adjacency``: the binary
+    vector of :meth:`SearchSpace.encode`; ``path``: :meth:`PathEncodedSpace.encode_paths`)."""
 
-    make: Callable[[], Surrogate]
+    make: Callable[[], Predictor]
     encoding: str = "adjacency"
 
 
@@ -92,22 +64,22 @@ def _from_search_config(name: str) -> PredictorSpec:
 
 
 def default_predictors() -> dict[str, PredictorSpec]:
-    return {"mlp": PredictorSpec(MLPSurrogate), "xgb": PredictorSpec(XGBPredictor),
+    return {"mlp": PredictorSpec(MLPPredictor), "xgb": PredictorSpec(XGBPredictor),
             "bananas": _from_search_config("bananas"), "dngo": _from_search_config("bo"),
             "gp": _from_search_config("gp_bo")}
 
 
-def split(space: NB201Space, values: np.ndarray, test_size: int, train_size: int,
-          seed: int) -> tuple[list[NB201Arch], list[NB201Arch]]:
-    """``(train, test)`` cells, one per isomorphism class, the classes disjoint; cells whose
-    value is missing are left out."""
-    classes: dict[str, list[NB201Arch]] = defaultdict(list)
+def split(space: SearchSpace, archs: Sequence[Arch], values: np.ndarray, test_size: int, train_size: int,
+          seed: int) -> tuple[list[Arch], list[Arch]]:
+    """``(train, test)`` architectures of ``archs``, one per isomorphism class, the classes
+    disjoint; architectures whose value is missing (NaN) are left out."""
+    classes: dict = defaultdict(list)
     for index in np.flatnonzero(np.isfinite(values)):
-        arch = space.from_index(int(index))
-        classes[space.key(arch)].append(arch)
+        classes[space.key(archs[index])].append(archs[index])
     if test_size + train_size > len(classes):
         raise ConfigError(f"{test_size} test + {train_size} training cells need as many isomorphism classes, "
-                          f"but the benchmark has {len(classes)}")
+                          f"but the benchmark has {len(classes)}: use training sizes up to "
+                          f"{len(classes) - test_size} or a smaller test set")
     rng = np.random.default_rng(seed)
     members = list(classes.values())
     chosen = [members[i] for i in rng.permutation(len(members))[: test_size + train_size]]
@@ -115,12 +87,12 @@ def split(space: NB201Space, values: np.ndarray, test_size: int, train_size: int
     return cells[test_size:], cells[:test_size]
 
 
-def _encode(space: NB201Space, spec: PredictorSpec, archs: list[NB201Arch]) -> np.ndarray:
+def _encode(space: SearchSpace, spec: PredictorSpec, archs: list[Arch]) -> np.ndarray:
     return space.encode_paths(archs) if spec.encoding == "path" else space.encode(archs)
 
 
-def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Surrogate]"], benchmark: NB201Benchmark,
-                      metric: str,
+def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Predictor]"], space: SearchSpace,
+                      benchmark: "Benchmark | TabularBenchmark", metric: str,
                       train_sizes: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), test_size: int = 1000,
                       seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
     """One row per predictor, training-set size and seed: ``kendall_tau``, ``spearman_rho`` and
@@ -129,22 +101,28 @@ def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Sur
     if not train_sizes or min(train_sizes) < 1 or test_size < 2:
         raise ConfigError(f"training sizes must be positive and the test set needs 2 cells or more; got sizes "
                           f"{list(train_sizes)}, test_size {test_size}")
+    if not isinstance(benchmark, TabularBenchmark):
+        raise ConfigError(f"predictor quality needs a tabular benchmark (one that lists its labelled "
+                          f"architectures); {type(benchmark).__name__} is not")
     specs = {name: p if isinstance(p, PredictorSpec) else PredictorSpec(p) for name, p in predictors.items()}
     for name, spec in specs.items():
         choose(f"encoding of predictor {name}", spec.encoding, ENCODINGS)
-    space, values = benchmark.space, benchmark.column(metric)
+        if spec.encoding == "path" and not isinstance(space, PathEncodedSpace):
+            raise ConfigError(f"predictor {name} reads the path encoding, which {space.name} lacks")
+    archs = benchmark.archs()
+    values = benchmark.query(archs, metric)
     rows = []
     for seed in seeds:
-        train, test = split(space, values, test_size, max(train_sizes), seed)
+        train, test = split(space, archs, values, test_size, max(train_sizes), seed)
         y_train, y_test = benchmark.query(train, metric), benchmark.query(test, metric)
         for name, spec in specs.items():
             x_train, x_test = _encode(space, spec, train), _encode(space, spec, test)
             for size in train_sizes:
-                surrogate = spec.make()
+                predictor = spec.make()
                 started = time.perf_counter()
-                surrogate.fit(x_train[:size], y_train[:size], torch.Generator().manual_seed(seed))
+                predictor.fit(x_train[:size], y_train[:size], generator=torch.Generator().manual_seed(seed))
                 fit_seconds = time.perf_counter() - started
-                predicted = np.asarray(surrogate.predict(x_test)[0], dtype=np.float64)
+                predicted = np.asarray(predictor.predict(x_test), dtype=np.float64)
                 rows.append({"predictor": name, "train_size": size, "seed": seed,
                              "kendall_tau": float(kendalltau(predicted, y_test)[0]),
                              "spearman_rho": float(spearmanr(predicted, y_test)[0]),

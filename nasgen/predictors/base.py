@@ -1,19 +1,89 @@
-"""Predictor interface: architecture vectors -> predicted target."""
+"""The predictor contract shared by AG-Net and the model-based searches: one small protocol,
+:class:`Predictor`, and capability protocols that a search checks with ``isinstance``.
+
+Every predictor learns a map from architecture vectors ``x`` ``[N, D]`` (an encoding of the
+space: :meth:`SearchSpace.encode` or :meth:`PathEncodedSpace.encode_paths`) to a target ``y``
+``[N]``. What some predictors can do beyond that is a capability:
+
+- :class:`UncertainPredictor`: a predictive standard deviation (acquisitions ``its``, ``ucb``,
+  ``ei`` of the model-based searches);
+- :class:`DifferentiablePredictor`: a torch module that AG-Net trains jointly with its generator
+  and backpropagates through;
+- :class:`LogExpectedImprovement`: computes log expected improvement itself (BoTorch's GP);
+- :class:`RankLossPredictor`: a rank loss differentiable into the generator's graph scores
+  (AG-Net's "XGB + ranking").
+
+An earlier design had three contracts: torch modules for AG-Net, ``fit(x, y, generator)`` /
+``predict -> (mean, std)`` surrogates for the model-based loops (with zeros as the "std" of
+models that have none, so an acquisition silently treated them as certain), and a third wrapper
+for the predictor-quality study. One contract lets every predictor serve every consumer, and a
+missing capability is refused up front instead of being faked.
+"""
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
+import numpy as np
 import torch
+
+from nasgen.generators.base import GraphScores
 
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A performance predictor.
+    """Learns ``x`` ``[N, D]`` -> ``y`` ``[N]`` from scratch at every :meth:`fit`.
 
-    Differentiable predictors are torch modules mapping ``[B, D]`` vectors to ``[B]``
-    predictions; gradients flow into whatever produced the vectors (e.g. a generator).
+    ``weights`` (``[N]``, non-negative; ``None``: all equal) weigh each sample's loss, e.g.
+    AG-Net's rank weights; a model that cannot honour non-uniform weights refuses them with a
+    :class:`~nasgen.errors.ConfigError`. ``generator`` seeds everything random in the fit (the
+    search's seed decides it); ``None``: a fixed default.
     """
 
-    differentiable: bool
+    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+            generator: torch.Generator | None = None) -> None: ...
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted mean ``[N]`` (float64) in the units of the training targets."""
+
+
+@runtime_checkable
+class UncertainPredictor(Predictor, Protocol):
+    """A predictor with a Gaussian predictive distribution."""
+
+    def predict_distribution(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)``, each ``[N]``; ``mean`` equals :meth:`predict`."""
+
+
+@runtime_checkable
+class DifferentiablePredictor(Predictor, Protocol):
+    """A torch module whose ``forward`` maps float vectors ``[B, D]`` to ``[B]``; gradients flow
+    into whatever produced the vectors. AG-Net trains it jointly with its generator and never
+    calls :meth:`fit` (which trains it alone, e.g. in the predictor-quality study)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
+
+    def train(self, mode: bool = True) -> "DifferentiablePredictor": ...
+
+    def eval(self) -> "DifferentiablePredictor": ...
+
+    def to(self, *args, **kwargs) -> "DifferentiablePredictor": ...
+
+
+@runtime_checkable
+class LogExpectedImprovement(Protocol):
+    """A predictor that computes log expected improvement over its best training target itself
+    (BoTorch's GP: numerically robust far below the incumbent)."""
+
+    def log_expected_improvement(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class RankLossPredictor(Protocol):
+    """A predictor whose ranking of generated graphs can be trained into the generator."""
+
+    def rank_loss(self, scores: GraphScores, targets: torch.Tensor) -> torch.Tensor:
+        """Per-sample rank loss of the graphs of ``scores`` against their paired ``targets``,
+        differentiable into ``scores``."""
+

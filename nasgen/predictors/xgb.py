@@ -13,11 +13,12 @@ import xgboost
 from nasgen.errors import ConfigError, DataError
 from nasgen.generators.base import GraphScores
 from nasgen.predictors.ranking import blackbox_rank_loss
+from nasgen.predictors.training import fit_weights, standardise
 
 
 class XGBPredictor:
-    """Gradient-boosted trees with the Surrogate interface: ``fit(x, y, generator)``,
-    ``predict(x) -> (mean, zeros)`` (no uncertainty) and ``predict_mean(x)``.
+    """Gradient-boosted trees, a :class:`~nasgen.predictors.base.Predictor` without uncertainty;
+    sample weights are XGBoost's instance weights.
 
     ``input_dim`` is accepted (and unused) so that the class can stand wherever a predictor
     factory is called with the vector size, e.g. AG-Net's ``predictor`` config.
@@ -35,18 +36,17 @@ class XGBPredictor:
                        "learning_rate": learning_rate, "seed": seed, "nthread": nthread}
         self.booster: xgboost.Booster | None = None
 
-    def fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator | None = None) -> None:
+    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+            generator: torch.Generator | None = None) -> None:
         """Train on ``x`` ``[N, D]`` and targets ``y`` ``[N]``; the boosting seed is drawn from
         ``generator`` when given (so a search's seed decides it), else the constructor's ``seed``."""
         x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float64)
-        if len(x) == 0 or len(x) != len(y):
-            raise DataError(f"XGBPredictor.fit needs as many targets as inputs (at least one), got {len(x)} inputs "
-                            f"and {len(y)} targets")
-        self.mean, self.scale = float(y.mean()), float(y.std() or 1.0)
+        weights = fit_weights(type(self).__name__, x, y, weights)
+        targets, self.mean, self.scale = standardise(y)
         params = dict(self.params)
         if generator is not None:
             params["seed"] = int(torch.randint(2**31, (1,), generator=generator))
-        data = xgboost.DMatrix(x, label=(y - self.mean) / self.scale, nthread=params["nthread"])
+        data = xgboost.DMatrix(x, label=targets, weight=weights, nthread=params["nthread"])
         self.booster = xgboost.train(params, data, num_boost_round=self.num_boost_round)
 
     def predict_standardised(self, x: np.ndarray) -> np.ndarray:
@@ -55,18 +55,15 @@ class XGBPredictor:
             raise DataError("XGBPredictor.predict called before fit")
         return self.booster.inplace_predict(np.asarray(x, dtype=np.float32)).astype(np.float64)
 
-    def predict_mean(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_standardised(x) * self.scale + self.mean
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean = self.predict_mean(x)
-        return mean, np.zeros_like(mean)
 
 
 class XGBRankingPredictor(XGBPredictor):
     """:class:`XGBPredictor` whose ranking of the generated graphs is also trained into the
     generator through blackbox differentiation (AG-Net's "XGB + ranking",
-    :mod:`nasgen.predictors.ranking`); ``blackbox_lambda`` is the solver interpolation strength."""
+    :mod:`nasgen.predictors.ranking`), a :class:`~nasgen.predictors.base.RankLossPredictor`;
+    ``blackbox_lambda`` is the solver interpolation strength."""
 
     def __init__(self, input_dim: int | None = None, blackbox_lambda: float = 2.0, **xgb_params) -> None:
         super().__init__(input_dim, **xgb_params)

@@ -48,6 +48,7 @@ from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
 from nasgen.objective import Objective
+from nasgen.predictors.base import DifferentiablePredictor, Predictor, RankLossPredictor
 from nasgen.predictors.oracle import BenchmarkPredictor
 from nasgen.ranges import Float, Int, ranges
 from nasgen.search.common import random_unseen
@@ -134,7 +135,7 @@ class AGNetSearch:
     def __init__(
         self,
         generator: Callable[[GraphSpec], nn.Module],
-        predictor: Callable[[int], nn.Module],
+        predictor: Callable[[int], Predictor],
         pretrain: "PretrainConfig | dict | None" = None,
         initial_samples: int = 16,
         top_k: int = 16,
@@ -179,7 +180,7 @@ class AGNetSearch:
         if objective.constrained or self.joint:
             # Building a predictor initialises torch modules; the fork keeps the run's random stream untouched.
             with torch.random.fork_rng(devices=[]):
-                differentiable = isinstance(self.make_predictor(space.graph.vector_dim), nn.Module)
+                differentiable = isinstance(self.make_predictor(space.graph.vector_dim), DifferentiablePredictor)
             if not differentiable:
                 raise ConfigError("hardware-aware AG-Net needs differentiable predictors (predictor=mlp)")
 
@@ -190,9 +191,11 @@ class AGNetSearch:
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
         predictor = self.make_predictor(space.graph.vector_dim)
-        # A torch module learns jointly with the generator; anything else (XGBoost, the benchmark)
-        # is a separate surrogate fitted on the queried architectures.
-        surrogate = None if isinstance(predictor, nn.Module) else predictor
+        if isinstance(predictor, BenchmarkPredictor):
+            predictor.bind(space, oracle.peek)
+        # A differentiable predictor learns jointly with the generator; any other (XGBoost, the
+        # benchmark) is a separate surrogate fitted on the queried architectures.
+        surrogate = None if isinstance(predictor, DifferentiablePredictor) else predictor
         predictors = [] if surrogate is not None else [predictor.to(self.device)]
         if uses_cost:
             predictors.append(self.make_predictor(space.graph.vector_dim).to(self.device))
@@ -221,14 +224,15 @@ class AGNetSearch:
                 weights = rank_weights(train_values, self.rank_weight_k, objective.maximize)
             targets = [train_values * target_scale] + ([costs / cost_scale] if uses_cost else [])
             if surrogate is not None:
-                surrogate.fit(space.encode(train_archs), train_values, torch_rng)
+                # Unweighted, as the AG-Net authors fit XGBoost; the rank weights shape the generator.
+                surrogate.fit(space.encode(train_archs), train_values, generator=torch_rng)
             loss = self._retrain(generator, predictors, optimizer, space, train_archs, targets, weights, torch_rng,
                                  surrogate)
             scored_by_generation = predictors if self.backprop else []
             candidates, predicted, decoded_valid = self._candidates(generator, scored_by_generation, space, oracle,
                                                                     rng, torch_rng)
             if not scored_by_generation:
-                predicted = self._score_archs(predictor, space, oracle, candidates)[:, None]
+                predicted = predictor.predict(space.encode(candidates))[:, None]
             if uses_cost:
                 predicted_costs = predicted[:, 1] * cost_scale
                 rank = _penalised_rank(predicted[:, 0], predicted_costs, objective.feasible(predicted_costs),
@@ -256,26 +260,15 @@ class AGNetSearch:
         best = np.argsort(-values if maximize else values, kind="stable")[: self.keep_top]
         return [archs[i] for i in best], values[best]
 
-    def _score_archs(self, predictor, space: SearchSpace, oracle: Oracle, archs: list[Arch]) -> np.ndarray:
-        """Predicted search metric of decoded architectures (surrogates and ``backprop: false``)."""
-        if isinstance(predictor, BenchmarkPredictor):
-            return oracle.peek(archs)
-        encoded = space.encode(archs)
-        if isinstance(predictor, nn.Module):
-            with torch.no_grad():
-                x = torch.as_tensor(encoded, dtype=torch.float32, device=self.device)
-                return predictor.eval()(x).cpu().numpy().astype(float)
-        return predictor.predict_mean(encoded)
-
-    def _retrain(self, generator: nn.Module, predictors: list[nn.Module], optimizer: torch.optim.Optimizer,
-                 space: SearchSpace, archs: list[Arch], targets: list[np.ndarray], weights: np.ndarray,
-                 torch_rng: torch.Generator, surrogate=None) -> float:
+    def _retrain(self, generator: nn.Module, predictors: list[DifferentiablePredictor],
+                 optimizer: torch.optim.Optimizer, space: SearchSpace, archs: list[Arch], targets: list[np.ndarray],
+                 weights: np.ndarray, torch_rng: torch.Generator, surrogate: Predictor | None = None) -> float:
         """Weighted retraining of generator and predictors. ``targets`` holds one array per
         predictor: accuracy, then the cost in hardware-aware search. With a ``surrogate``
         instead of predictors the generator learns the reconstruction loss, plus the
         surrogate's blackbox rank loss where it provides one."""
         encoded = torch.as_tensor(space.encode(archs), dtype=torch.float32, device=self.device)
-        rank_loss = getattr(surrogate, "rank_loss", None)
+        rank_loss = surrogate.rank_loss if isinstance(surrogate, RankLossPredictor) else None
         target_tensors = [torch.as_tensor(t, dtype=torch.float32, device=self.device) for t in targets]
         for predictor in predictors:
             predictor.train()
@@ -297,8 +290,9 @@ class AGNetSearch:
                                 self.device, loss)
 
     @torch.inference_mode()  # no autograd bookkeeping for the ~8,000 decodings per iteration
-    def _candidates(self, generator: nn.Module, predictors: list[nn.Module], space: SearchSpace, oracle: Oracle,
-                    rng: np.random.Generator, torch_rng: torch.Generator) -> tuple[list[Arch], np.ndarray, float]:
+    def _candidates(self, generator: nn.Module, predictors: list[DifferentiablePredictor], space: SearchSpace,
+                    oracle: Oracle, rng: np.random.Generator,
+                    torch_rng: torch.Generator) -> tuple[list[Arch], np.ndarray, float]:
         """New valid architectures decoded from ``z ~ U[-bound, bound]^d``, each with the
         predictors' outputs (one column per predictor) for the generated vector it was decoded from."""
         generator.eval()

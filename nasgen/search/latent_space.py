@@ -21,11 +21,11 @@ from torch import nn
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.pretrain import PretrainConfig, pretrain
 from nasgen.objective import Objective
+from nasgen.predictors.base import UncertainPredictor
 from nasgen.ranges import Float, Int, ranges
 from nasgen.search.acquisition import acquisition_scores
 from nasgen.search.ag_net import rank_weights, weighted_retrain
 from nasgen.search.common import random_unseen
-from nasgen.search.model_based import Surrogate
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 from nasgen.utils import torch_generator
@@ -40,7 +40,7 @@ STRATEGIES = ("random", "local", "bo")
         latent_bound=Float(0.0, above=True), decode_batch=Int(1), max_decode_batches=Int(1))
 class LatentSpaceSearch:
     def __init__(self, generator: Callable[[GraphSpec], nn.Module], pretrain: "PretrainConfig | dict | None" = None,
-                 strategy: str = "random", lso: bool = False, surrogate: Surrogate | None = None,
+                 strategy: str = "random", lso: bool = False, surrogate: UncertainPredictor | None = None,
                  initial_samples: int = 16, top_k: int = 16, num_candidates: int = 100, radius: float = 0.5,
                  num_parents: int = 10, lso_epochs: int = 1, rank_weight_k: float = 0.01, batch_size: int = 16,
                  lr: float = 1e-3, betas: Sequence[float] = (0.5, 0.999), decode: str = "argmax",
@@ -50,8 +50,8 @@ class LatentSpaceSearch:
         choose("search.decode", decode, ("argmax", "sample"))
         choose("search.prior", prior, ("uniform", "normal"))
         self.prior, self.latent_bound = prior, latent_bound
-        if strategy == "bo" and surrogate is None:
-            raise ConfigError("search.strategy=bo needs search.surrogate (e.g. DNGO)")
+        if strategy == "bo" and not isinstance(surrogate, UncertainPredictor):
+            raise ConfigError("search.strategy=bo needs a search.surrogate with uncertainty (e.g. DNGO)")
         self.make_generator = generator
         self.pretrain_config = pretrain if isinstance(pretrain, PretrainConfig) else PretrainConfig(**(pretrain or {}))
         self.strategy, self.lso, self.surrogate = strategy, lso, surrogate
@@ -109,11 +109,11 @@ class LatentSpaceSearch:
                                  prior: Callable[[int], torch.Tensor], rng: np.random.Generator,
                                  torch_rng: torch.Generator) -> torch.Tensor:
         """Candidate ``z`` (prior draws and perturbations of the best ones) sorted by EI."""
-        self.surrogate.fit(z.numpy(), y, torch_rng)
+        self.surrogate.fit(z.numpy(), y, generator=torch_rng)
         around = parents.repeat_interleave(-(-self.num_candidates // len(parents)), 0)[: self.num_candidates]
         candidates = torch.cat([prior(self.num_candidates),
                                 around + self.radius * torch.randn(around.shape, generator=torch_rng)])
-        mean, std = self.surrogate.predict(candidates.numpy())
+        mean, std = self.surrogate.predict_distribution(candidates.numpy())
         order = np.argsort(-acquisition_scores("ei", mean, std, float(y.max()), rng), kind="stable")
         return candidates[torch.as_tensor(order.copy())]
 

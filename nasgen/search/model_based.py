@@ -12,13 +12,11 @@ acquisition and queries the ``top_k`` best.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import numpy as np
-import torch
 
 from nasgen.errors import ConfigError, choose
 from nasgen.objective import Objective
+from nasgen.predictors.base import LogExpectedImprovement, Predictor, UncertainPredictor
 from nasgen.ranges import Int, ranges
 from nasgen.search.acquisition import ACQUISITIONS, acquisition_scores
 from nasgen.search.common import mutation_candidates, random_unseen
@@ -27,23 +25,10 @@ from nasgen.spaces.base import Arch, PathEncodedSpace, SearchSpace
 from nasgen.utils import torch_generator
 
 
-class Surrogate(Protocol):
-    def fit(self, x: np.ndarray, y: np.ndarray, generator: torch.Generator) -> None: ...
-
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-@runtime_checkable
-class LogExpectedImprovement(Protocol):
-    """A surrogate that computes log expected improvement itself (BoTorch's GP)."""
-
-    def log_expected_improvement(self, x: np.ndarray) -> np.ndarray: ...
-
-
 @ranges("search", initial_samples=Int(1), top_k=Int(1), num_candidates=Int(1), num_parents=Int(1),
         random_candidates=Int(0))
 class ModelBasedSearch:
-    def __init__(self, surrogate: Surrogate, acquisition: str = "its", encoding: str = "adjacency",
+    def __init__(self, surrogate: Predictor, acquisition: str = "its", encoding: str = "adjacency",
                  initial_samples: int = 16, top_k: int = 16, num_candidates: int = 100, num_parents: int = 10,
                  random_candidates: int = 0) -> None:
         choose("search.acquisition", acquisition, (*ACQUISITIONS, "logei"))
@@ -61,6 +46,9 @@ class ModelBasedSearch:
         if objective.constrained:
             raise ConfigError("this model-based search does not handle cost constraints; use search=ag_net_hw, "
                               "random, local, evolution or nsga2, or drop objective.cost_limit")
+        if self.acquisition in ACQUISITIONS and not isinstance(self.surrogate, UncertainPredictor):
+            raise ConfigError(f"search.acquisition={self.acquisition} needs a predictor with uncertainty, which "
+                              f"{type(self.surrogate).__name__} lacks; use MLPEnsemble, DNGO or GaussianProcess")
         if self.encoding == "path" and not isinstance(space, PathEncodedSpace):
             raise ConfigError(f"search.encoding=path needs a space with a path encoding, which {space.name} "
                               "lacks; use search.encoding=adjacency")
@@ -72,7 +60,7 @@ class ModelBasedSearch:
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(sign * oracle.query(archs))
         while oracle.remaining > 0:
-            self.surrogate.fit(self._encode(space, archs), np.array(values), generator)
+            self.surrogate.fit(self._encode(space, archs), np.array(values), generator=generator)
             parents = [archs[i] for i in np.argsort(values)[::-1][: self.num_parents]]
             candidates = mutation_candidates(space, oracle, rng, parents, self.num_candidates)
             if self.random_candidates:
@@ -83,7 +71,7 @@ class ModelBasedSearch:
             if self.acquisition == "logei":
                 scores = self.surrogate.log_expected_improvement(x)
             else:
-                mean, std = self.surrogate.predict(x)
+                mean, std = self.surrogate.predict_distribution(x)
                 scores = acquisition_scores(self.acquisition, mean, std, max(values), rng)
             order = np.argsort(-scores, kind="stable")[: min(self.top_k, oracle.remaining)]
             chosen = [candidates[i] for i in order]

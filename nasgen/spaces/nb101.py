@@ -19,8 +19,8 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from typing import Sequence
 
 import numpy as np
