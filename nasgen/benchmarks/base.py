@@ -31,15 +31,36 @@ class Benchmark(Protocol):
 
 @runtime_checkable
 class TabularBenchmark(Protocol):
-    """A benchmark holding a value of each metric for every architecture it knows: the best one
-    is known without searching (the optimum lines of plots and reports), and the architectures
-    it knows can be listed."""
+    """A benchmark holding a value of each metric for every architecture it knows, as a table:
+    the best one is known without searching (the optimum lines of plots and reports), and the
+    architectures it knows can be listed (e.g. for predictor-quality studies on labelled cells)."""
+
+    def column(self, metric: str) -> np.ndarray:
+        """Values of ``metric`` for every row of the table (float64, NaN where missing)."""
+
+    def arch_at(self, row: int) -> Arch:
+        """The architecture of a row of the table."""
 
     def best_arch(self, metric: str, maximize: bool = True) -> Arch: ...
 
     def archs(self) -> list[Arch]:
-        """Every architecture the table holds values for, one per entry of the table (e.g. for
-        predictor-quality studies on its labelled cells)."""
+        """Every architecture of the table, in row order."""
+
+
+class TableLookups:
+    """Mixin: :meth:`optimum`, :meth:`best_arch` and :meth:`archs` of a :class:`TabularBenchmark`
+    from its ``column`` and ``arch_at`` (the first row wins ties)."""
+
+    def optimum(self, metric: str, maximize: bool = True) -> float | None:
+        column = self.column(metric)
+        return float(np.nanmax(column) if maximize else np.nanmin(column))
+
+    def best_arch(self, metric: str, maximize: bool = True) -> Arch:
+        column = self.column(metric)
+        return self.arch_at(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
+
+    def archs(self) -> list[Arch]:
+        return [self.arch_at(row) for row in range(len(self.column(self.metrics[0])))]
 
 
 @runtime_checkable

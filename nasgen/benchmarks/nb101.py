@@ -56,7 +56,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from nasgen.benchmarks import wire
-from nasgen.benchmarks.base import UnitsFromNames
+from nasgen.benchmarks.base import TableLookups, UnitsFromNames
 from nasgen.benchmarks.tables import MetricTable, files_fingerprint, is_current, sha256, write_table
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.paths import atomic_write, cache_dir, data_root
@@ -395,7 +395,7 @@ def imported_tables() -> list[Path]:
     return sorted(p for p in cache_dir().glob("nb101_*.npz") if not p.name.endswith(CELLS_SUFFIX))
 
 
-class NB101Benchmark(UnitsFromNames):
+class NB101Benchmark(TableLookups, UnitsFromNames):
     """Tabular NAS-Bench-101 benchmark (CIFAR-10), keyed by the official cell hash.
 
     ``source``: ``tfrecord`` | ``pkl`` | ``naslib_zc`` (see the module docstring); ``path``: the
@@ -459,18 +459,9 @@ class NB101Benchmark(UnitsFromNames):
     def evaluable_count(self) -> int:
         return len(self.table.cells)
 
-    def optimum(self, metric: str, maximize: bool = True) -> float | None:
-        column = self.column(metric)
-        return float(np.nanmax(column) if maximize else np.nanmin(column))
-
-    def best_arch(self, metric: str, maximize: bool = True) -> Arch:
-        column = self.column(metric)
-        matrix, ops = self.table.cells.cell(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
-        return cell_from_spec(matrix, ops)
-
-    def archs(self) -> list[Arch]:
-        """The table's cells in its row (hash) order."""
-        return [cell_from_spec(*self.table.cells.cell(row)) for row in range(len(self.table.cells))]
+    def arch_at(self, row: int) -> Arch:
+        """Rows are in hash order."""
+        return cell_from_spec(*self.table.cells.cell(row))
 
 
 class NB101Data:

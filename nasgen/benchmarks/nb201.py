@@ -39,7 +39,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from nasgen.benchmarks.base import UnitsFromNames
+from nasgen.benchmarks.base import TableLookups, UnitsFromNames
 from nasgen.benchmarks.costs import (
     DEFAULT_CSV_METRIC,
     HELP_FILENAME,
@@ -366,7 +366,7 @@ def _nats_default(root: Path) -> Path:
     return single if not folder.exists() and single.is_file() else folder
 
 
-class NB201Benchmark(UnitsFromNames):
+class NB201Benchmark(TableLookups, UnitsFromNames):
     """Tabular NAS-Bench-201 benchmark for one dataset, with optional hardware-cost tables (``costs``).
 
     ``allow_partial``: accept tables that lack values for some architectures (a test fixture, a
@@ -429,13 +429,9 @@ class NB201Benchmark(UnitsFromNames):
                             "nasgen data import SOURCE PATH --force)")
         return values
 
-    def optimum(self, metric: str, maximize: bool = True) -> float | None:
-        column = self.column(metric)
-        return float(np.nanmax(column) if maximize else np.nanmin(column))
-
-    def best_arch(self, metric: str, maximize: bool = True) -> NB201Arch:
-        column = self.column(metric)
-        return self.space.from_index(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
+    def arch_at(self, row: int) -> NB201Arch:
+        """Rows are NB201 indices."""
+        return self.space.from_index(row)
 
     def archs(self) -> list[NB201Arch]:
         """All 15,625 cells in index order (a query of a partial table's gaps fails, naming them)."""

@@ -42,7 +42,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from nasgen.benchmarks.base import UnitsFromNames
+from nasgen.benchmarks.base import TableLookups, UnitsFromNames
 from nasgen.benchmarks.nb201 import NB201Benchmark
 from nasgen.errors import ConfigError, DataError, choose
 from nasgen.evaluation.corruptions import CORRUPTIONS, SEVERITIES  # the 15 CIFAR-C corruptions
@@ -97,7 +97,7 @@ def _read_json(path: Path) -> dict:
         raise DataError(f"cannot read robustness dataset file {path} ({exc}); re-download it.\n  {HINT}") from None
 
 
-class RobustnessBenchmark(UnitsFromNames):
+class RobustnessBenchmark(TableLookups, UnitsFromNames):
     """Robust accuracies of every NB201 cell on one dataset, plus the NB201 metrics of that dataset
     from ``nb201`` (the configured NB201 benchmark: bundled, the official NATS archive or the CSVs;
     the bundled table when not given).
@@ -262,19 +262,14 @@ class RobustnessBenchmark(UnitsFromNames):
                             f"in {self.folder}; the dataset files are incomplete")
         return values
 
-    def optimum(self, metric: str, maximize: bool = True) -> float | None:
-        column = self.column(metric)
-        return float(np.nanmax(column) if maximize else np.nanmin(column))
+    def unique_indices(self) -> np.ndarray:
+        """NB201 indices of the evaluated (non-isomorphic) architectures, ascending."""
+        return np.unique(self.isomorph)
 
-    def best_arch(self, metric: str, maximize: bool = True) -> NB201Arch:
-        """The lowest-index architecture with the best value (the evaluated isomorph on ties)."""
-        column = self.column(metric)
-        return self.space.from_index(int(np.nanargmax(column) if maximize else np.nanargmin(column)))
+    def arch_at(self, row: int) -> NB201Arch:
+        """Rows are NB201 indices (the lowest index of an isomorphism class wins ties)."""
+        return self.space.from_index(row)
 
     def archs(self) -> list[NB201Arch]:
         """All 15,625 NB201 cells in index order."""
         return self.space.enumerate()
-
-    def unique_indices(self) -> np.ndarray:
-        """NB201 indices of the evaluated (non-isomorphic) architectures, ascending."""
-        return np.unique(self.isomorph)

@@ -8,45 +8,40 @@ table's true front, plus a plot of the search in the accuracy/cost plane.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.base import Benchmark, TabularBenchmark
 from nasgen.errors import ConfigError
 from nasgen.objective import Objective
 from nasgen.pareto import hypervolume, pareto_front_2d
 from nasgen.reporting.results import plt, save_figure
 from nasgen.search.oracle import Oracle
+from nasgen.spaces.base import IndexedSpace
 
 # Tolerance for "found the optimum": the tables store float32 values.
 OPTIMUM_TOLERANCE = 1e-4
 
 
-def full_column(benchmark: Benchmark) -> Callable[[str], np.ndarray] | None:
-    """The benchmark's whole-table lookup (values for every architecture by index), if it has one."""
-    return getattr(benchmark, "column", None)
-
-
 def constrained_optimum(objective: Objective, benchmark: Benchmark) -> dict[str, Any] | None:
     """The best architecture of the whole table by the search metric among those satisfying the
-    cost constraint, with its metrics; ``None`` for benchmarks that cannot list every architecture."""
-    column = full_column(benchmark)
-    if column is None:
+    cost constraint, with its metrics; ``None`` for benchmarks that are not tables (real training)."""
+    if not isinstance(benchmark, TabularBenchmark):
         return None
+    column = benchmark.column
     scores = objective.scores(column(objective.search_metric),
                               column(objective.cost_metric) if objective.constrained else None)
     scores = np.where(np.isnan(scores), -np.inf, scores)
     if not np.isfinite(scores).any():
         return None
-    index = int(np.argmax(scores))
-    record: dict[str, Any] = {"index": index}
-    space = getattr(benchmark, "space", None)
-    if space is not None:
-        record["arch"] = space.to_str(space.from_index(index))
+    row = int(np.argmax(scores))
+    arch = benchmark.arch_at(row)
+    record: dict[str, Any] = {"index": benchmark.space.index(arch) if isinstance(benchmark.space, IndexedSpace)
+                              else "", "arch": benchmark.space.to_str(arch)}
     for metric in dict.fromkeys([objective.search_metric, objective.report_metric, objective.cost_metric]):
         if metric:
-            record[metric] = float(column(metric)[index])
+            record[metric] = float(column(metric)[row])
     return record
 
 
@@ -79,7 +74,7 @@ class HardwareSummary:
         summary["found_front"] = [{"index": feasible_records[i]["index"], search: feasible_records[i][search],
                                    cost: feasible_records[i][cost]} for i in found_front]
 
-        column = full_column(benchmark)
+        column = benchmark.column if isinstance(benchmark, TabularBenchmark) else None
         optimum = constrained_optimum(objective, benchmark)  # None when no architecture is feasible
         summary["optimum"] = optimum
         true_front = None
