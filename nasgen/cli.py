@@ -112,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     # SIGTERM (SLURM's time limit, `timeout`, `kill`) stops a run like Ctrl-C: results.json says
-    # "interrupted" and the run can be resumed
-    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # "interrupted" and the run can be resumed. SIGINT too, also where the process started with it
+    # ignored (a job put in the background by a non-interactive shell): Python then installs no
+    # handler, and `kill -INT` did nothing.
+    previous_handlers = {signum: signal.signal(signum, signal.default_int_handler)
+                         for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         if command == "run":
             return _run(rest)
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print("nasgen: interrupted", file=sys.stderr)
         return INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
     print(f"nasgen: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

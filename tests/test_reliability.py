@@ -196,8 +196,11 @@ def test_every_history_row_is_pushed_to_disk(tmp_path: Path, monkeypatch: pytest
 def test_a_stopped_run_says_how_to_resume_and_saves_results(signum: int, workdir: Path):
     run_dir = workdir / f"stopped-{signum}"
     env = {**os.environ, "NASGEN_CACHE": str(workdir / "cache")}
+    # Started with SIGINT ignored, as a non-interactive shell starts a background job: the run must
+    # stop on SIGINT all the same (it completed instead, before nasgen installed its own handler).
     running = subprocess.Popen([sys.executable, "-m", "nasgen.cli", "run", *LONG_RUN, f"hydra.run.dir={run_dir}"],
-                               cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 300
     while not ((run_dir / "history.csv").is_file() and len(history(run_dir)) >= 16):  # the model now trains
         assert running.poll() is None and time.monotonic() < deadline, running.communicate()[0]
