@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nasgen.benchmarks.nb101 import NB101Benchmark
@@ -73,3 +74,25 @@ def test_every_method_searches_nb101(sweep: Path, shared_benchmarks: Path, folde
     values = [float(row["cifar10/valid_acc@108"]) for row in history]
     assert values == pytest.approx(table.query(cells, "cifar10/valid_acc@108").tolist(), abs=1e-4)
     assert results["best"]["cifar10/valid_acc@108"] == pytest.approx(max(values), abs=1e-4)
+
+
+def test_random_draws_on_a_skipping_partial_table_come_from_the_table(shared_benchmarks: Path):
+    # The space's sampler almost never hits one of the table's 292 cells (90 % of its draws have
+    # 7 nodes, most table cells fewer): the searches' random draws come from the table itself.
+    from nasgen.errors import NasgenError
+    from nasgen.objective import Objective
+    from nasgen.search.common import random_unseen
+    from nasgen.search.oracle import Oracle
+
+    table = NB101Benchmark(source="naslib_zc", data_root_dir=str(shared_benchmarks), skip_missing=True)
+    space = NB101Space()
+    metric = "cifar10/valid_acc@108"
+    oracle = Oracle(space, table, Objective(metric, metric), budget=292)
+    rng = np.random.default_rng(0)
+    first = random_unseen(space, oracle, rng, 10)
+    oracle.query(first)
+    rest = random_unseen(space, oracle, rng, 282)
+    assert len({space.key(cell) for cell in first + rest}) == 292 and table.evaluable(rest).all()
+    oracle.query(rest)
+    with pytest.raises(NasgenError, match="only 0 of the 292 architectures of the nb101 table"):
+        random_unseen(space, oracle, rng, 1)

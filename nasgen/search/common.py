@@ -10,7 +10,11 @@ from nasgen.spaces.base import Arch, SearchSpace
 
 def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int,
                   max_draws: int = 1_000_000) -> list[Arch]:
-    """``n`` random architectures, pairwise non-isomorphic and not queried yet."""
+    """``n`` random architectures, pairwise non-isomorphic and not queried yet: drawn by the
+    space's sampler, or uniformly from the table's architectures where the benchmark is a partial
+    table that skips what it lacks (:attr:`Oracle.evaluable_archs`)."""
+    if oracle.evaluable_archs is not None:
+        return _unseen_from_table(space, oracle, rng, n)
     chosen: dict = {}
     draws = 0
     while len(chosen) < n:
@@ -22,6 +26,20 @@ def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, 
                 chosen[key] = arch
         draws += n
     return list(chosen.values())
+
+
+def _unseen_from_table(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int) -> list[Arch]:
+    chosen: dict = {}
+    table = oracle.evaluable_archs
+    for position in rng.permutation(len(table)).tolist():
+        arch = table[position]
+        key = space.key(arch)
+        if key not in chosen and not oracle.seen(arch):
+            chosen[key] = arch
+            if len(chosen) == n:
+                return list(chosen.values())
+    raise NasgenError(f"only {len(chosen)} of the {len(table)} architectures of the {oracle.benchmark.name} "
+                      f"table are not queried yet, {n} were asked for")
 
 
 def unseen_unique(space: SearchSpace, oracle: Oracle, archs: list[Arch]) -> list[Arch]:

@@ -13,12 +13,13 @@ import csv
 import logging
 import os
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Hashable, Sequence
 
 import numpy as np
 
-from nasgen.benchmarks.base import Benchmark, PartialBenchmark
+from nasgen.benchmarks.base import Benchmark, PartialBenchmark, TabularBenchmark
 from nasgen.errors import DataError
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
@@ -138,6 +139,15 @@ class Oracle:
     @property
     def remaining(self) -> int:
         return self.budget - self.spent
+
+    @cached_property
+    def evaluable_archs(self) -> list[Arch] | None:
+        """Every architecture a partial table with ``skip_missing`` holds (``None`` otherwise):
+        random draws come from these, since random cells of the space are almost never in a small
+        table (NB101: 292 labelled cells of 423,624)."""
+        if self._skips_missing and isinstance(self.benchmark, TabularBenchmark):
+            return self.benchmark.archs()
+        return None
 
     def seen(self, arch: Arch) -> bool:
         """Whether ``arch`` or an isomorphic architecture was queried already, or cannot be: a
