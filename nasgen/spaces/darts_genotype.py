@@ -1,0 +1,118 @@
+"""The DARTS genotype (Liu, Simonyan, Yang: "DARTS: Differentiable Architecture Search", ICLR 2019).
+
+A DARTS architecture is a normal and a reduction cell. A cell has two input nodes (0: the output
+of the cell two back, ``c_{k-2}``; 1: of the previous cell, ``c_{k-1}``) and four intermediate
+nodes 2..5; intermediate node ``j`` sums two operations, each applied to one earlier node, and
+the cell's output concatenates the nodes of ``concat`` (always 2, 3, 4, 5 in this space).
+
+:class:`DartsGenotype` holds the DARTS papers' form: per cell 8 ``(op, input)`` pairs, two per
+intermediate node in node order. It is the form users paste from papers
+(``Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...],
+reduce_concat=[2, 3, 4, 5])``), parsed and printed exactly: the pairs keep the order given, and
+what is isomorphic (a node's two pairs swapped) is decided by the space's key, not here.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from nasgen.errors import ConfigError
+
+# The operations of NAS-Bench-301 and of the DARTS space without `none`, in the order of the NB301
+# configuration space's choices (and of NASLib's op indices in its compact form).
+OPS: tuple[str, ...] = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+                        "dil_conv_3x3", "dil_conv_5x5")
+# The op set of DARTS supernets: `none` (the zero op) first, as the DARTS code lists it.
+OPS_WITH_NONE: tuple[str, ...] = ("none", *OPS)
+CELL_TYPES: tuple[str, ...] = ("normal", "reduce")
+NUM_INPUTS = 2            # c_{k-2}, c_{k-1}
+NUM_INTERMEDIATE = 4      # nodes 2..5
+EDGES_PER_NODE = 2
+CONCAT: tuple[int, ...] = tuple(range(NUM_INPUTS, NUM_INPUTS + NUM_INTERMEDIATE))
+
+Cell = tuple[tuple[str, int], ...]  # 8 (op, input node) pairs, two per intermediate node
+
+
+@dataclass(frozen=True)
+class DartsGenotype:
+    """A normal and a reduction cell in the DARTS papers' form (see the module docstring)."""
+
+    normal: Cell
+    reduce: Cell
+    normal_concat: tuple[int, ...] = CONCAT
+    reduce_concat: tuple[int, ...] = CONCAT
+
+    def cell(self, cell_type: str) -> Cell:
+        return self.normal if cell_type == "normal" else self.reduce
+
+    def replace_cell(self, cell_type: str, cell: Cell) -> "DartsGenotype":
+        return DartsGenotype(normal=cell if cell_type == "normal" else self.normal,
+                             reduce=cell if cell_type == "reduce" else self.reduce,
+                             normal_concat=self.normal_concat, reduce_concat=self.reduce_concat)
+
+    def __str__(self) -> str:
+        def pairs(cell: Cell) -> str:
+            return "[" + ", ".join(f"({op!r}, {node})" for op, node in cell) + "]"
+
+        return (f"Genotype(normal={pairs(self.normal)}, normal_concat={list(self.normal_concat)}, "
+                f"reduce={pairs(self.reduce)}, reduce_concat={list(self.reduce_concat)})")
+
+
+_EXAMPLE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5], "
+            "reduce=[('max_pool_3x3', 0), ...], reduce_concat=[2, 3, 4, 5])")
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+def check_cell(cell: object, ops: tuple[str, ...] = OPS, what: str = "cell") -> Cell:
+    """``cell`` as a :data:`Cell` if it is one of this space (8 pairs, known ops, node ``j``'s
+    inputs earlier than ``j`` and distinct), else a :class:`ConfigError` saying what is wrong."""
+    try:
+        pairs = tuple((str(op), int(node)) for op, node in cell)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a list of (op, input node) pairs, got {cell!r}") from None
+    if len(pairs) != NUM_INTERMEDIATE * EDGES_PER_NODE:
+        raise ConfigError(f"{what} has {len(pairs)} (op, input) pairs; a DARTS cell has "
+                          f"{NUM_INTERMEDIATE * EDGES_PER_NODE}, two per intermediate node")
+    for position, (op, node) in enumerate(pairs):
+        target = NUM_INPUTS + position // EDGES_PER_NODE
+        if op not in ops:
+            raise ConfigError(f"{what}: unknown op {op!r}; valid choices: {', '.join(ops)}")
+        if not 0 <= node < target:
+            raise ConfigError(f"{what}: node {target} takes input {node}; it can only take nodes 0..{target - 1}")
+    for first in range(0, len(pairs), EDGES_PER_NODE):
+        if pairs[first][1] == pairs[first + 1][1]:
+            raise ConfigError(f"{what}: node {NUM_INPUTS + first // 2} takes node {pairs[first][1]} twice; "
+                              "a DARTS node's two inputs are distinct")
+    return pairs
+
+
+def parse_genotype(text: str, ops: tuple[str, ...] = OPS) -> DartsGenotype:
+    """A genotype from the DARTS papers' string form (``Genotype(normal=[...], normal_concat=[...],
+    reduce=[...], reduce_concat=[...])``, the field order free, ``range(2, 6)`` accepted)."""
+    match = re.fullmatch(r"\s*(?:\w+\.)*Genotype\s*\((.*)\)\s*", text, flags=re.S)
+    if match is None:
+        raise ConfigError(f"not a DARTS genotype string: {text[:80]!r}; expected e.g. {_EXAMPLE}")
+    try:
+        call = ast.parse(f"f({match.group(1)})", mode="eval").body
+        fields = {keyword.arg: _literal(keyword.value) for keyword in call.keywords}  # type: ignore[attr-defined]
+    except (SyntaxError, ValueError):
+        raise ConfigError(f"cannot read the genotype {text[:80]!r}; expected e.g. {_EXAMPLE}") from None
+    if set(fields) != set(_FIELDS):
+        raise ConfigError(f"a genotype needs the fields {', '.join(_FIELDS)}, got {', '.join(map(str, fields))}")
+    genotype = DartsGenotype(normal=check_cell(fields["normal"], ops, "normal cell"),
+                             reduce=check_cell(fields["reduce"], ops, "reduction cell"),
+                             normal_concat=tuple(fields["normal_concat"]),
+                             reduce_concat=tuple(fields["reduce_concat"]))
+    for name in ("normal_concat", "reduce_concat"):
+        if getattr(genotype, name) != CONCAT:
+            raise ConfigError(f"{name}={list(getattr(genotype, name))}: this space concatenates every "
+                              f"intermediate node, {list(CONCAT)}")
+    return genotype
+
+
+def _literal(node: ast.expr) -> object:
+    """A Python literal, or ``range(a, b)`` as its list (DARTS code writes ``range(2, 6)``)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+        return list(range(*(ast.literal_eval(arg) for arg in node.args)))
+    return ast.literal_eval(node)
