@@ -81,6 +81,14 @@ class PartialBenchmark(Protocol):
 
 
 @runtime_checkable
+class SurrogateBenchmark(Protocol):
+    """A benchmark whose values are a model's predictions, not measurements (NAS-Bench-301): the
+    protocol of every result names the model, so no one mistakes them for trained accuracies."""
+
+    surrogate: str  # the model, e.g. "YAHPO-Gym v2 nb301 ONNX surrogate"
+
+
+@runtime_checkable
 class MetricUnits(Protocol):
     """A benchmark that says the unit of each metric (``%``, ``ms``, ``s``, ...), so that a search
     can put a metric on a fixed scale without a unit in its own config."""

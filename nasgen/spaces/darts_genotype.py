@@ -87,6 +87,40 @@ def check_cell(cell: object, ops: tuple[str, ...] = OPS, what: str = "cell") -> 
     return pairs
 
 
+def canonical_cell(cell: Cell) -> Cell:
+    """``cell`` with each node's two pairs in a fixed order (by input node, then op name): the
+    order of a node's two inputs does not change what the cell computes."""
+    return tuple(pair for first in range(0, len(cell), EDGES_PER_NODE)
+                 for pair in sorted(cell[first:first + EDGES_PER_NODE], key=lambda p: (p[1], p[0])))
+
+
+def genotype_key(genotype: DartsGenotype) -> tuple[Cell, Cell]:
+    """Identity of a genotype up to swapping a node's two inputs (in either cell)."""
+    return canonical_cell(genotype.normal), canonical_cell(genotype.reduce)
+
+
+def from_naslib(compact: object, ops: tuple[str, ...] = OPS) -> DartsGenotype:
+    """A genotype from NASLib's compact form: ``(normal, reduce)``, each 8 ``(input node, op
+    index)`` pairs with op indices into :data:`OPS` (the keys of NASLib's NB301 data files)."""
+    if isinstance(compact, str):
+        try:
+            compact = ast.literal_eval(compact)
+        except (SyntaxError, ValueError):
+            raise ConfigError(f"not a NASLib compact DARTS genotype: {compact[:80]!r}") from None
+    try:
+        normal, reduce = ([(OPS[op], node) for node, op in cell] for cell in compact)  # type: ignore[union-attr]
+    except (TypeError, ValueError, IndexError):
+        raise ConfigError(f"not a NASLib compact DARTS genotype (two lists of 8 (input, op index) pairs, op "
+                          f"index < {len(OPS)}): {str(compact)[:80]!r}") from None
+    return DartsGenotype(normal=check_cell(normal, ops, "normal cell"),
+                         reduce=check_cell(reduce, ops, "reduction cell"))
+
+
+def to_naslib(genotype: DartsGenotype) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """NASLib's compact form of ``genotype`` (its cells must use only the ops of :data:`OPS`)."""
+    return tuple(tuple((node, OPS.index(op)) for op, node in genotype.cell(t)) for t in CELL_TYPES)  # type: ignore[return-value]
+
+
 def parse_genotype(text: str, ops: tuple[str, ...] = OPS) -> DartsGenotype:
     """A genotype from the DARTS papers' string form (``Genotype(normal=[...], normal_concat=[...],
     reduce=[...], reduce_concat=[...])``, the field order free, ``range(2, 6)`` accepted)."""
