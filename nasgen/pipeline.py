@@ -19,16 +19,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nasgen.benchmarks.base import Benchmark, PartialBenchmark
+from nasgen.benchmarks.base import Benchmark, PartialBenchmark, SurrogateBenchmark
 from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
 from nasgen.ranges import Int, check_ranges
 from nasgen.reporting.console import format_value
 from nasgen.reporting.results import write_json
-from nasgen.search.base import CheckedSearch, ReportingSearch, SearchLoop
+from nasgen.search.base import CheckedSearch, GenerativeSearch, ReportingSearch, SearchLoop
+from nasgen.search.cell_by_cell import CellByCellSearch
 from nasgen.search.oracle import BudgetExhausted, Oracle
-from nasgen.spaces.base import SearchSpace
+from nasgen.spaces.base import CellwiseSpace, SearchSpace
 from nasgen.utils import seed_everything
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ def prepare(cfg: DictConfig) -> Components:
     objective = build(cfg.objective, "objective", Objective)
     objective.check(benchmark)
     search = build(cfg.search, "search", SearchLoop)
+    if isinstance(space, CellwiseSpace) and space.graph.cells > 1 and (
+            isinstance(search, GenerativeSearch) or cfg.cell_search.all_searches):
+        # a fresh search loop per cell type: each phase starts from nothing but the fixed cell
+        search = CellByCellSearch(lambda: build(cfg.search, "search", SearchLoop), cfg.cell_search.first_cell,
+                                  cfg.cell_search.first_share)
     if isinstance(search, CheckedSearch):
         search.check(space, objective)
     suites = {name: build(node, f"evaluation.{name}", EvaluationSuite) for name, node in cfg.evaluation.items()}
@@ -134,7 +140,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
                 "search_metric": objective.search_metric, "report_metric": objective.report_metric,
                 "maximize": objective.maximize,
                 **({"cost_metric": objective.cost_metric} if objective.cost_metric else {}),
-                **({"cost_limit": objective.cost_limit} if objective.constrained else {})}
+                **({"cost_limit": objective.cost_limit} if objective.constrained else {}),
+                # values predicted by a model, not measured: say which model
+                **({"surrogate": benchmark.surrogate} if isinstance(benchmark, SurrogateBenchmark) else {})}
+    if isinstance(search, CellByCellSearch):
+        protocol["cell_search"] = {"first_cell": search.first_cell, "first_share": search.first_share}
     choices = choices or {}
     method = choices.get("variant") or choices.get("search", type(search).__name__)
     log.info("searching %s with %s: %d queries, search metric %s, reported metric %s",

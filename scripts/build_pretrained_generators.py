@@ -33,8 +33,9 @@ from nasgen.generators.pretrain import (
     train_now,
 )
 from nasgen.pipeline import build
+from nasgen.spaces.base import one_cell_space
 
-SPACES = ("nb201", "nb101")  # options of configs/search_space
+SPACES = ("nb201", "nb101", "darts")  # options of configs/search_space
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
     config = PretrainConfig(**OmegaConf.to_container(OmegaConf.load(configs / "config.yaml").pretrain))
     factory = build(OmegaConf.load(configs / "generator" / "ag_net.yaml"), "generator")
     for name in args.space or SPACES:
-        space = build(OmegaConf.load(configs / "search_space" / f"{name}.yaml"), "search space")
+        space = one_cell_space(build(OmegaConf.load(configs / "search_space" / f"{name}.yaml"), "search space"))
         generator = initial_generator(factory, space, config)
         stem = generator_stem(space, generator, config)
         wall, cpu = time.perf_counter(), time.process_time()

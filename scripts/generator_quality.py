@@ -30,8 +30,9 @@ from nasgen.evaluation.generator_quality import PAPER, generator_quality
 from nasgen.generators.pretrain import PretrainConfig
 from nasgen.pipeline import build
 from nasgen.reporting.results import write_json
+from nasgen.spaces.base import one_cell_space
 
-SPACES = ("nb201", "nb101")  # options of configs/search_space; the first is the default
+SPACES = ("nb201", "nb101", "darts")  # options of configs/search_space; the first is the default
 
 ROWS = (("validity", "validity"), ("uniqueness", "uniqueness"), ("uniqueness_iso", "uniqueness (isomorphism)"),
         ("novelty", "novelty"), ("novelty_iso", "novelty (isomorphism)"))
@@ -86,7 +87,7 @@ def main() -> None:
     if args.ticks is not None:
         pretrain_config = replace(pretrain_config, ticks=args.ticks)
     factory = build(OmegaConf.load(configs / "generator" / "ag_net.yaml"), "generator")
-    space = build(OmegaConf.load(configs / "search_space" / f"{args.space}.yaml"), "search space")
+    space = one_cell_space(build(OmegaConf.load(configs / "search_space" / f"{args.space}.yaml"), "search space"))
     try:
         result = generator_quality(factory, space, pretrain_config, args.seed, args.train_fraction,
                                    args.samples, args.reconstruct, args.device, pool=args.pool)

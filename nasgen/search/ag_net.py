@@ -51,7 +51,7 @@ from nasgen.objective import Objective
 from nasgen.predictors.base import DifferentiablePredictor, Predictor, RankLossPredictor
 from nasgen.predictors.oracle import BenchmarkPredictor
 from nasgen.ranges import Float, Int, ranges
-from nasgen.search.common import random_unseen
+from nasgen.search.common import random_unseen, require_one_cell
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 from nasgen.utils import torch_generator
@@ -175,6 +175,7 @@ class AGNetSearch:
         self.stats: dict = {"iterations": []}
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
+        require_one_cell(space, "AG-Net")
         if self.joint and not objective.cost_metric:
             raise ConfigError("search.joint=true minimises a cost: set objective.cost_metric (e.g. latency/pixel3_ms)")
         if objective.constrained or self.joint:

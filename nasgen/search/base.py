@@ -1,13 +1,13 @@
 """Search-loop interface."""
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from nasgen.objective import Objective
 from nasgen.search.oracle import Oracle
-from nasgen.spaces.base import SearchSpace
+from nasgen.spaces.base import GraphSpec, SearchSpace
 
 
 @runtime_checkable
@@ -24,6 +24,14 @@ class CheckedSearch(Protocol):
     is pretrained or queried; ``run`` calls it too, for loops used from Python."""
 
     def check(self, space: SearchSpace, objective: Objective) -> None: ...
+
+
+@runtime_checkable
+class GenerativeSearch(Protocol):
+    """A search whose generator builds one cell graph (AG-Net, latent-space search): on a space of
+    several cell types (DARTS) a run wraps it in :class:`~nasgen.search.cell_by_cell.CellByCellSearch`."""
+
+    make_generator: Callable[[GraphSpec], Any]
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nasgen.errors import NasgenError
+from nasgen.errors import ConfigError, NasgenError
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, SearchSpace
 
@@ -26,6 +26,15 @@ def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, 
                 chosen[key] = arch
         draws += n
     return list(chosen.values())
+
+
+def require_one_cell(space: SearchSpace, method: str) -> None:
+    """Generators build one cell graph: a space of several cells per architecture is searched
+    through its cell views (:mod:`nasgen.search.cell_by_cell`)."""
+    if space.graph.cells != 1:
+        raise ConfigError(f"{method} generates one cell at a time and a {space.name} architecture has "
+                          f"{space.graph.cells} cells: run it through nasgen.search.cell_by_cell.CellByCellSearch "
+                          f"(`nasgen run` does so)")
 
 
 def _unseen_from_table(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int) -> list[Arch]:

@@ -25,7 +25,7 @@ from nasgen.predictors.base import UncertainPredictor
 from nasgen.ranges import Float, Int, ranges
 from nasgen.search.acquisition import acquisition_scores
 from nasgen.search.ag_net import rank_weights, weighted_retrain
-from nasgen.search.common import random_unseen
+from nasgen.search.common import random_unseen, require_one_cell
 from nasgen.search.oracle import Oracle
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 from nasgen.utils import torch_generator
@@ -64,6 +64,7 @@ class LatentSpaceSearch:
         self.stats: dict = {"random_top_ups": 0}
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
+        require_one_cell(space, "latent-space search")
         if objective.constrained:
             raise ConfigError("latent-space search does not handle cost constraints; use search=ag_net_hw")
 

@@ -13,9 +13,10 @@ import csv
 import logging
 import os
 import time
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Hashable, Sequence
+from typing import Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -139,6 +140,18 @@ class Oracle:
     @property
     def remaining(self) -> int:
         return self.budget - self.spent
+
+    @contextmanager
+    def budget_cap(self, queries: int) -> Iterator[None]:
+        """Within the block at most ``queries`` more paid queries (never beyond the run's budget):
+        a search in phases (cell by cell) gives each phase its part, and a phase's loop ends
+        the way it ends at the run's budget (:attr:`remaining` reaches 0, :class:`BudgetExhausted`)."""
+        budget = self.budget
+        self.budget = min(budget, self.spent + queries)
+        try:
+            yield
+        finally:
+            self.budget = budget
 
     @cached_property
     def evaluable_archs(self) -> list[Arch] | None:

@@ -139,3 +139,25 @@ class CrossoverSpace(Protocol):
 
     def crossover(self, first: Arch, second: Arch, rng: np.random.Generator) -> Arch | None:
         """A child with parts of both parents, or ``None`` when this draw gives no valid child."""
+
+
+@runtime_checkable
+class CellwiseSpace(Protocol):
+    """A space whose architectures consist of cells of several types (DARTS: a normal and a
+    reduction cell) that can be searched one type at a time (:mod:`nasgen.search.cell_by_cell`)."""
+
+    cell_types: tuple[str, ...]
+
+    def cell_view(self, cell_type: str, fixed: Arch) -> SearchSpace:
+        """The space of complete architectures whose cells other than ``cell_type`` are those of
+        ``fixed``: its graph view, encodings and moves concern the ``cell_type`` cell alone, its
+        keys agree with this space's."""
+
+
+def one_cell_space(space: SearchSpace) -> SearchSpace:
+    """The space a one-cell generator learns: ``space`` itself, or for a space of several cell types
+    its view of the first type (its generator does not distinguish cell types, thesis appendix A.3;
+    the views share their name, so one pretrained generator serves every cell type)."""
+    if space.graph.cells == 1 or not isinstance(space, CellwiseSpace):
+        return space
+    return space.cell_view(space.cell_types[0], space.sample(1, np.random.default_rng(0))[0])

@@ -1,0 +1,95 @@
+"""Cell-by-cell search: one cell type after the other (AG-Net on NAS-Bench-301, thesis Sec. 5.3.2).
+
+A generator that builds one cell graph cannot search a two-cell space (DARTS: normal and
+reduction cell) directly. The thesis' protocol searches one cell type while the other stays
+fixed, then fixes the best cell found and searches the other type:
+
+1. draw one random cell of the second type (the thesis starts from a random reduction cell and
+   searches normal cells first: ``first_cell: normal``);
+2. run the inner search on the space's *cell view* of the first type (complete architectures
+   whose other cell is the fixed one) for ``first_share`` of the budget (thesis: 155 of 310);
+3. fix the first-type cell of the best architecture found, and run a fresh inner search on the
+   cell view of the second type for the rest of the budget.
+
+Every query goes through the run's one oracle, so ``history.csv`` holds both phases in order and
+a killed run resumes like any other (the same seed draws the same fixed cell and replays phase 1).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from nasgen.benchmarks.base import PartialBenchmark
+from nasgen.errors import ConfigError, choose
+from nasgen.objective import Objective
+from nasgen.ranges import Float, ranges
+from nasgen.search.base import CheckedSearch, ReportingSearch, SearchLoop
+from nasgen.search.oracle import BudgetExhausted, Oracle
+from nasgen.spaces.base import CellwiseSpace, SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+@ranges("cell_search", first_share=Float(0.0, 1.0, above=True))
+class CellByCellSearch:
+    """Runs ``inner`` (a factory of search loops: one fresh loop per phase) cell type by cell type.
+
+    Args:
+        inner: builds the search loop of a phase (a Hydra ``_partial_`` search config).
+        first_cell: the cell type searched first; the other one starts as a random cell.
+        first_share: the part of the budget the first phase may spend (the rest is the second's).
+    """
+
+    def __init__(self, inner: Callable[[], SearchLoop], first_cell: str = "normal", first_share: float = 0.5) -> None:
+        self.make_inner, self.first_cell, self.first_share = inner, first_cell, first_share
+        self.stats: dict = {"phases": []}
+
+    def _cell_order(self, space: SearchSpace) -> tuple[str, str]:
+        if not isinstance(space, CellwiseSpace) or len(space.cell_types) != 2:
+            raise ConfigError(f"cell-by-cell search needs a space of two cell types (search_space=darts); "
+                              f"{space.name} has one cell")
+        first = choose("cell_search.first_cell", self.first_cell, space.cell_types)
+        return first, next(t for t in space.cell_types if t != first)
+
+    def check(self, space: SearchSpace, objective: Objective) -> None:
+        first, _ = self._cell_order(space)
+        inner = self.make_inner()
+        if isinstance(inner, CheckedSearch):
+            # Any fixed cell gives the view its shape; a fixed seed keeps the run's stream untouched.
+            inner.check(space.cell_view(first, space.sample(1, np.random.default_rng(0))[0]), objective)
+
+    def run(self, space: SearchSpace, oracle: Oracle, rng: np.random.Generator) -> None:
+        first, second = self._cell_order(space)
+        benchmark = oracle.benchmark
+        if isinstance(benchmark, PartialBenchmark) and benchmark.skip_missing:
+            raise ConfigError(f"cell-by-cell search builds new cell combinations, which a partial table that skips "
+                              f"what it lacks ({benchmark.name}) cannot answer; use a benchmark of the whole space")
+        self.stats["phases"] = []
+        fixed = space.sample(1, rng)[0]
+        first_budget = max(1, int(round(self.first_share * oracle.remaining)))
+        for cell_type, budget in ((first, first_budget), (second, None)):
+            view = space.cell_view(cell_type, fixed)
+            start = oracle.spent
+            inner = self.make_inner()
+            log.info("cell-by-cell: searching %s cells (%s queries) with the other cell fixed: %s", cell_type,
+                     budget if budget is not None else oracle.remaining, space.to_str(fixed))
+            with oracle.budget_cap(budget if budget is not None else oracle.remaining):
+                try:
+                    inner.run(view, oracle, rng)
+                except BudgetExhausted:
+                    pass
+            if oracle.spent > start:
+                fixed = space.from_str(oracle.records[start + _best_position(oracle, start)]["arch"])
+            self.stats["phases"].append({"cell_type": cell_type, "queries": oracle.spent - start,
+                                         "best_arch": space.to_str(fixed),
+                                         **(inner.stats if isinstance(inner, ReportingSearch) else {})})
+
+
+def _best_position(oracle: Oracle, start: int) -> int:
+    """Offset (from ``start``) of the best query since ``start`` by the objective's scores."""
+    objective = oracle.objective
+    values = oracle.values(objective.search_metric)[start:]
+    costs = oracle.values(objective.cost_metric)[start:] if objective.constrained else None
+    return int(np.argmax(objective.scores(values, costs)))
