@@ -3,7 +3,8 @@ encoding as the graph view's flattening, an isomorphism-invariant key, batch dec
 with one-at-a-time decoding, and sampling, moves and crossover that stay in the space.
 
 A new space joins with one line in ``CASES`` (its own twin maker if its graph view is fixed, as
-NB201's is)."""
+NB201's and DARTS' are). Spaces of several cells (``graph.cells > 1``) have a cell axis after the
+batch axis in every graph array."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from nasgen.spaces.base import Arch, CrossoverSpace, PathEncodedSpace, SearchSpace
+from nasgen.spaces.base import Arch, CellwiseSpace, CrossoverSpace, PathEncodedSpace, SearchSpace
+from nasgen.spaces.darts import DartsSpace
 from nasgen.spaces.nb101 import NB101Space
 from nasgen.spaces.nb201 import NB201Space
 
@@ -48,16 +50,35 @@ def nb201_dead_source_twins(space: SearchSpace, rng: np.random.Generator) -> lis
     return pairs
 
 
+def darts_swapped_pair_twins(space: SearchSpace, rng: np.random.Generator) -> list[tuple[Arch, Arch]]:
+    """A node's two (op, input) pairs swapped in each searched cell (the cells the graph shows:
+    a cell view's other cell is fixed): the node sums the same two terms."""
+    pairs = []
+    for arch in space.sample(50, rng):
+        twin = arch
+        for cell_type in space.cell_types if isinstance(space, CellwiseSpace) else (space.cell_type,):
+            cell, first = list(twin.cell(cell_type)), 2 * int(rng.integers(4))
+            cell[first], cell[first + 1] = cell[first + 1], cell[first]
+            twin = twin.replace_cell(cell_type, tuple(cell))
+        pairs.append((arch, twin))
+    return pairs
+
+
+_DARTS_FIXED = DartsSpace().sample(1, np.random.default_rng(9))[0]
+
+
 @dataclass(frozen=True)
 class Case:
     space: SearchSpace
     twins: Twins = permuted_twins
 
 
-CASES = [Case(NB201Space(), nb201_dead_source_twins), Case(NB101Space())]
+CASES = [Case(NB201Space(), nb201_dead_source_twins), Case(NB101Space()),
+         Case(DartsSpace(), darts_swapped_pair_twins),
+         Case(DartsSpace().cell_view("reduce", _DARTS_FIXED), darts_swapped_pair_twins)]
 
 
-@pytest.fixture(params=CASES, ids=lambda case: case.space.name)
+@pytest.fixture(params=CASES, ids=[case.space.name for case in CASES])
 def case(request) -> Case:
     return request.param
 
@@ -70,6 +91,11 @@ def space(case: Case) -> SearchSpace:
 @pytest.fixture
 def archs(space: SearchSpace) -> list[Arch]:
     return space.sample(300, np.random.default_rng(0))
+
+
+def cell_axis(graph) -> tuple[int, ...]:
+    """The axis of the cells in graph arrays: none for one cell."""
+    return (graph.cells,) if graph.cells > 1 else ()
 
 
 def graphs(space: SearchSpace, archs: list[Arch]) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +122,10 @@ def test_string_round_trip(space, archs):
 def test_graph_round_trip(space, archs):
     graph = space.graph
     types, adjacency = graphs(space, archs)
-    assert types.shape == (len(archs), graph.max_nodes)
-    assert adjacency.shape == (len(archs), graph.max_nodes, graph.max_nodes)
+    assert types.shape == (len(archs), *cell_axis(graph), graph.max_nodes)
+    assert adjacency.shape == (len(archs), *cell_axis(graph), graph.max_nodes, graph.max_nodes)
     assert not np.tril(adjacency).any()
-    assert (types[:, :graph.num_inputs] == graph.input_types).all()
+    assert (types[..., :graph.num_inputs] == graph.input_types).all()
     decoded = space.from_graphs(types, adjacency)
     assert decoded == archs
     assert [space.key(a) for a in decoded] == [space.key(a) for a in archs]
@@ -127,9 +153,10 @@ def test_keys_tell_apart_what_differs(space, archs):
 def test_batch_decoding_agrees_with_single_graphs_on_random_graphs(space):
     graph, rng = space.graph, np.random.default_rng(2)
     n = 400
-    types = rng.integers(0, graph.num_types, size=(n, graph.max_nodes))
-    types[: n // 2, :graph.num_inputs] = graph.input_types  # half with well-placed inputs
-    adjacency = np.triu(rng.random((n, graph.max_nodes, graph.max_nodes)) < 0.5, k=1).astype(np.uint8)
+    types = rng.integers(0, graph.num_types, size=(n, *cell_axis(graph), graph.max_nodes))
+    types[: n // 2, ..., :graph.num_inputs] = graph.input_types  # half with well-placed inputs
+    adjacency = np.triu(rng.random((n, *cell_axis(graph), graph.max_nodes, graph.max_nodes)) < 0.5,
+                        k=1).astype(np.uint8)
     # Some graphs of the space itself, so that valid ones are among them whatever the space.
     own_types, own_adjacency = graphs(space, space.sample(50, rng))
     types, adjacency = np.concatenate([types, own_types]), np.concatenate([adjacency, own_adjacency])
@@ -145,13 +172,13 @@ def test_invalid_graphs_decode_to_none(space, archs):
     graph = space.graph
     types, adjacency = space.to_graph(archs[0])
     backward = adjacency.copy()
-    backward[graph.max_nodes - 1, 0] = 1
+    backward[..., graph.max_nodes - 1, 0] = 1
     no_input = types.copy()
-    no_input[0] = graph.output_type
+    no_input[..., 0] = graph.output_type
     unknown_type = types.copy()
-    unknown_type[1] = graph.num_types
+    unknown_type[..., 1] = graph.num_types
     for bad_types, bad_adjacency in [(types, backward), (no_input, adjacency), (unknown_type, adjacency),
-                                     (types, adjacency * 2), (types[:-1], adjacency[:-1, :-1])]:
+                                     (types, adjacency * 2), (types[..., :-1], adjacency[..., :-1, :-1])]:
         assert space.from_graph(bad_types, bad_adjacency) is None
 
 

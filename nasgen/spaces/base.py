@@ -24,8 +24,11 @@ class GraphSpec:
     - ``pad_type``: spaces whose graphs have fewer than ``max_nodes`` nodes (NB101: 2-7) pad them
       at the end with nodes of this type and no edges (AG-Net pads with the output type);
       ``None``: every graph has exactly ``max_nodes`` nodes (NB201).
-    - ``cells``: graphs per architecture (DARTS: a normal and a reduction cell); the flat vector
-      of an architecture is its cells' vectors one after the other.
+    - ``cells``: graphs per architecture (DARTS: a normal and a reduction cell). With
+      ``cells > 1`` every graph array has a leading cell axis after the batch axis: one
+      architecture's graph is ``node_types [cells, N]`` / ``adjacency [cells, N, N]``, a batch
+      ``[B, cells, N]`` / ``[B, cells, N, N]``, and its flat vector is its cells' vectors one
+      after the other. ``max_nodes``, the types and the edge counts describe one cell.
     """
 
     node_types: tuple[str, ...]
@@ -67,7 +70,12 @@ class GraphSpec:
         return self.cells * self.cell_vector_dim
 
     def flatten(self, node_types: np.ndarray, adjacency: np.ndarray) -> np.ndarray:
-        """Batch of cell graphs ``[B, N]`` / ``[B, N, N]`` -> flat float32 vectors ``[B, cell_vector_dim]``."""
+        """Batch of cell graphs ``[B, N]`` / ``[B, N, N]`` -> flat float32 vectors ``[B, cell_vector_dim]``;
+        with a cell axis (``[B, cells, N]`` / ``[B, cells, N, N]``) -> ``[B, cells * cell_vector_dim]``."""
+        if node_types.ndim == 3:
+            batch, cells = node_types.shape[:2]
+            return self.flatten(node_types.reshape(batch * cells, -1),
+                                adjacency.reshape(batch * cells, *adjacency.shape[2:])).reshape(batch, -1)
         onehot = np.eye(self.num_types, dtype=np.float32)[node_types]
         rows, cols = np.triu_indices(self.max_nodes, k=1)
         edges = adjacency[:, rows, cols].astype(np.float32)
@@ -131,6 +139,18 @@ class IndexedSpace(Protocol):
 
     def enumerate(self) -> list[Arch]:
         """All architectures in index order."""
+
+
+@runtime_checkable
+class CellwiseSpace(Protocol):
+    """A space whose architectures are made of several cell types (DARTS: normal and reduction)
+    and that can be searched one cell type at a time, the others held fixed (AG-Net on NB301)."""
+
+    cell_types: tuple[str, ...]
+
+    def cell_view(self, cell_type: str, fixed: Arch) -> SearchSpace:
+        """The space of architectures equal to ``fixed`` except in their ``cell_type`` cell: its
+        graph view and encodings show that cell only, its keys are those of this space."""
 
 
 @runtime_checkable
