@@ -238,6 +238,8 @@ def test_the_with_none_space_allows_none_ops(space, v2):
         space.from_str(text)
     assert space.from_graph(*with_none.to_graph(genotype)) is None
     assert any(op == "none" for g in with_none.sample(20, np.random.default_rng(5)) for op, _ in g.normal)
+    # other architectures: NB301 refuses the space by name, and its generator is cached apart
+    assert (with_none.name, with_none.cell_view("normal", genotype).name) == ("darts_with_none", "darts_with_none_cell")
     assert with_none.graph == space.graph  # `none` is a node type of both
 
 

@@ -144,7 +144,8 @@ class IndexedSpace(Protocol):
 @runtime_checkable
 class CellwiseSpace(Protocol):
     """A space whose architectures are made of several cell types (DARTS: normal and reduction)
-    and that can be searched one cell type at a time, the others held fixed (AG-Net on NB301)."""
+    and that can be searched one cell type at a time, the others held fixed (AG-Net on NB301,
+    :mod:`nasgen.search.cell_by_cell`)."""
 
     cell_types: tuple[str, ...]
 
@@ -159,19 +160,6 @@ class CrossoverSpace(Protocol):
 
     def crossover(self, first: Arch, second: Arch, rng: np.random.Generator) -> Arch | None:
         """A child with parts of both parents, or ``None`` when this draw gives no valid child."""
-
-
-@runtime_checkable
-class CellwiseSpace(Protocol):
-    """A space whose architectures consist of cells of several types (DARTS: a normal and a
-    reduction cell) that can be searched one type at a time (:mod:`nasgen.search.cell_by_cell`)."""
-
-    cell_types: tuple[str, ...]
-
-    def cell_view(self, cell_type: str, fixed: Arch) -> SearchSpace:
-        """The space of complete architectures whose cells other than ``cell_type`` are those of
-        ``fixed``: its graph view, encodings and moves concern the ``cell_type`` cell alone, its
-        keys agree with this space's."""
 
 
 def one_cell_space(space: SearchSpace) -> SearchSpace:

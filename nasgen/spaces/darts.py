@@ -342,15 +342,16 @@ class _DartsCells:
 class DartsSpace(_DartsCells):
     """The DARTS space: a normal and a reduction cell, both searched.
 
-    ``ops``: ``nb301`` (the 7 ops of NAS-Bench-301, default) or ``with_none`` (adds ``none``, the
-    8-op set of DARTS supernets)."""
+    ``ops``: ``nb301`` (the 7 ops of NAS-Bench-301, default; space ``darts``) or ``with_none``
+    (adds ``none``, the 8-op set of DARTS supernets; space ``darts_with_none``: another set of
+    architectures, which NB301 cannot score and a generator must learn apart)."""
 
-    name = "darts"
     cell_types: tuple[str, ...] = CELL_TYPES
 
     def __init__(self, ops: str = "nb301") -> None:
         choose("DARTS op set (search_space.ops)", ops, tuple(OP_SETS))
         super().__init__(OP_SETS[ops], CELL_TYPES, fixed=None)
+        self.name = "darts" if ops == "nb301" else f"darts_{ops}"
 
     def cell_view(self, cell_type: str, fixed: "DartsGenotype | str | Sequence") -> "DartsCellSpace":
         """The genotypes equal to ``fixed`` but in their ``cell_type`` cell, searched alone."""
@@ -363,12 +364,11 @@ class DartsCellSpace(_DartsCells):
 
     Architectures are whole genotypes with keys of the full space (its oracle records the
     queries); graphs, encodings, moves and :attr:`distinct_architectures` are the searched
-    cell's. Both cell types share the name ``darts_cell``: AG-Net pretrains one generator on
-    random cells for either."""
-
-    name = "darts_cell"
+    cell's. Both cell types share the name (``darts_cell`` for the 7 NB301 ops): AG-Net
+    pretrains one generator on random cells for either."""
 
     def __init__(self, ops: tuple[str, ...], cell_type: str, fixed: DartsGenotype) -> None:
         super().__init__(ops, (cell_type,), fixed)
+        self.name = "darts_cell" if ops == OPS else "darts_with_none_cell"
         self.cell_type = cell_type
         self.fixed = fixed
