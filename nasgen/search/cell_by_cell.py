@@ -50,8 +50,8 @@ class CellByCellSearch:
         if not isinstance(space, CellwiseSpace) or len(space.cell_types) != 2:
             raise ConfigError(f"cell-by-cell search needs a space of two cell types (search_space=darts); "
                               f"{space.name} has one cell")
-        first = choose("cell_search.first_cell", self.first_cell, space.cell_types)
-        return first, next(t for t in space.cell_types if t != first)
+        choose("cell_search.first_cell", self.first_cell, space.cell_types)
+        return self.first_cell, next(t for t in space.cell_types if t != self.first_cell)
 
     def check(self, space: SearchSpace, objective: Objective) -> None:
         first, _ = self._cell_order(space)
