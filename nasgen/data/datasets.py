@@ -284,3 +284,19 @@ def augment(images: torch.Tensor, info: DatasetInfo, generator: torch.Generator)
         flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
         images = torch.where(flip[:, None, None, None], images.flip(3), images)
     return images
+
+
+def cutout(images: torch.Tensor, size: int, info: DatasetInfo, generator: torch.Generator) -> torch.Tensor:
+    """Cutout (DeVries & Taylor 2017, part of DARTS' training recipe): per image, a ``size`` x
+    ``size`` square centred on a random pixel (clipped at the borders) is set to the dataset mean,
+    which is zero after normalisation, as in DARTS where cutout follows the normalisation."""
+    n, channels, h, w = images.shape
+    cy = torch.randint(0, h, (n, 1), generator=generator).to(images.device)
+    cx = torch.randint(0, w, (n, 1), generator=generator).to(images.device)
+    # offsets of each row / column from the square's first one: inside when 0 <= offset < size
+    rows = torch.arange(h, device=images.device) - cy + size // 2  # (n, h)
+    cols = torch.arange(w, device=images.device) - cx + size // 2  # (n, w)
+    rows, cols = (rows >= 0) & (rows < size), (cols >= 0) & (cols < size)
+    hole = (rows[:, :, None] & cols[:, None, :])[:, None]
+    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, channels, 1, 1)
+    return torch.where(hole, mean, images)

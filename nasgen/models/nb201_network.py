@@ -106,6 +106,24 @@ class NB201Network(nn.Module):
         return self.classifier(self.head(self.cells(self.stem(x))))
 
 
+class NB201Networks:
+    """Builds the :class:`NB201Network` of a cell (a :class:`~nasgen.models.base.NetworkBuilder`)."""
+
+    space_name = "nb201"
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
+        for key, value in {"channels": channels, "cells_per_stage": cells_per_stage}.items():
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"benchmark.{key} must be a positive integer, got {value!r}")
+        self.channels, self.cells_per_stage = channels, cells_per_stage
+
+    def settings(self) -> dict[str, int]:
+        return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
+
+    def build(self, arch: NB201Arch, num_classes: int, in_channels: int) -> NB201Network:
+        return NB201Network(arch, num_classes, self.channels, self.cells_per_stage, in_channels)
+
+
 class Normalize(nn.Module):
     """Per-channel ``(x - mean) / std`` with fixed statistics, so a model takes raw [0, 1]
     images (adversarial attacks perturb and clip in pixel space)."""
