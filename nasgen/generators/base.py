@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
+from nasgen.spaces.base import Arch, GraphSpec, SearchSpace, StructuredDecoding
 
 
 @dataclass
@@ -49,22 +49,34 @@ class GraphScores:
 
         ``sample=True`` draws node types from ``Categorical(logits)`` and edges from
         ``Bernoulli(sigmoid(logits))`` (AG-Net, thesis Algorithm 5); ``sample=False`` takes
-        the argmax types and edges with probability > 0.5.
+        the argmax types and edges with probability > 0.5. A space with
+        :class:`~nasgen.spaces.base.StructuredDecoding` decodes the edges itself (DARTS).
         """
-        graph, given = space.graph, space.graph.num_inputs
+        graph = space.graph
+        types = self._decode_types(sample, generator)
+        if isinstance(space, StructuredDecoding):
+            # numpy draws for the space's conditioned edges, seeded from the torch stream
+            seed = int(torch.randint(2**62, (1,), generator=generator)) if sample else 0
+            return space.decode_edges(types, self.edge_logits.detach().float().cpu().numpy(), sample,
+                                      np.random.default_rng(seed))
         if sample:
-            probs = torch.softmax(self.node_logits.detach().float().cpu(), -1)
-            types = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(probs.shape[:2])
-            types[:, :given] = self.node_logits[:, :given].argmax(-1).cpu()  # the input nodes are given
             edges = torch.bernoulli(torch.sigmoid(self.edge_logits.detach().float().cpu()), generator=generator)
-            types, edges = types.numpy(), edges.numpy().astype(np.uint8)
+            edges = edges.numpy().astype(np.uint8)
         else:
-            types = self.node_logits.argmax(-1).cpu().numpy()
             edges = (self.edge_logits > 0).cpu().numpy()
         rows, cols = np.triu_indices(graph.max_nodes, k=1)
         adjacency = np.zeros((len(types), graph.max_nodes, graph.max_nodes), dtype=np.uint8)
         adjacency[:, rows, cols] = edges
         return space.from_graphs(types, adjacency)
+
+    def _decode_types(self, sample: bool, generator: torch.Generator | None) -> np.ndarray:
+        """Node types ``[B, N]``: drawn from the type scores (the given inputs kept), or the argmax."""
+        if not sample:
+            return self.node_logits.argmax(-1).cpu().numpy()
+        probs = torch.softmax(self.node_logits.detach().float().cpu(), -1)
+        types = torch.multinomial(probs.flatten(0, 1), 1, generator=generator).view(probs.shape[:2])
+        types[:, :self.graph.num_inputs] = self.node_logits[:, :self.graph.num_inputs].argmax(-1).cpu()
+        return types.numpy()
 
 
 def graph_targets(space: SearchSpace, archs: Sequence[Arch]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -155,6 +155,19 @@ class CellwiseSpace(Protocol):
 
 
 @runtime_checkable
+class StructuredDecoding(Protocol):
+    """A space whose valid graphs are not a product of independent edges (DARTS: each op node
+    takes exactly one of several source groups), so that edges drawn one by one from a
+    generator's scores almost never form one. It decodes the edge scores itself: the edges drawn
+    (or the most probable) conditioned on forming a valid structure; node types come decoded."""
+
+    def decode_edges(self, node_types: np.ndarray, edge_logits: np.ndarray, sample: bool,
+                     rng: np.random.Generator) -> list[Arch | None]:
+        """Architectures of types ``[B, N]`` and edge logits ``[B, E]`` (upper triangular,
+        row-major); ``None`` where the types do not fit the space."""
+
+
+@runtime_checkable
 class CrossoverSpace(Protocol):
     """A space that can recombine two parents (NSGA-II)."""
 

@@ -139,6 +139,45 @@ def _decode_cells(types: np.ndarray, adjacency: np.ndarray, op_types: np.ndarray
     return cells
 
 
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def _source_log_likelihoods(edge_logits: np.ndarray) -> np.ndarray:
+    """``[M, pair, input node]``: log-probability, under independent Bernoulli edges with these
+    logits (``[M, 55]``, upper triangular row-major), that pair's op node has exactly the adjacency
+    column of that input (-inf for inputs it cannot take)."""
+    logits = np.zeros((len(edge_logits), NUM_NODES, NUM_NODES))
+    logits[(slice(None), *np.triu_indices(NUM_NODES, k=1))] = edge_logits
+    columns = logits[:, :, NUM_INPUTS:-1]  # [M, row, pair]: the logits of each op node's incoming edges
+    rows_above = np.arange(NUM_NODES)[:, None] < (NUM_INPUTS + np.arange(NUM_PAIRS))[None, :]  # [row, pair]
+    present, absent = _log_sigmoid(columns), _log_sigmoid(-columns)
+    # every row above the op node is decided: present where the input's column has a 1, else absent
+    incoming = _INCOMING.transpose(0, 2, 1).astype(bool)  # [pair, row, input]
+    scores = np.einsum("mrp,pri->mpi", present * rows_above, incoming) \
+        + np.einsum("mrp,pri->mpi", absent * rows_above, ~incoming)
+    allowed = np.arange(NUM_INPUTS + NUM_INTERMEDIATE)[None, :] < np.array(_TARGET)[:, None]  # [pair, input]
+    return np.where(allowed, scores, -np.inf)
+
+
+def _conditioned_inputs(edge_logits: np.ndarray, sample: bool, rng: np.random.Generator) -> np.ndarray:
+    """``[M, pair]`` input nodes: per intermediate node, its two op nodes' sources drawn (or the
+    most probable) from the independent-edge model conditioned on a valid cell: each op node's
+    column one source group, the node's two sources distinct."""
+    scores = _source_log_likelihoods(edge_logits)
+    chosen = np.empty((len(edge_logits), NUM_PAIRS), dtype=np.int64)
+    for node in range(NUM_INTERMEDIATE):
+        first, width = EDGES_PER_NODE * node, NUM_INPUTS + node
+        joint = scores[:, first, :width, None] + scores[:, first + 1, None, :width]  # [M, a, b]
+        joint[:, np.arange(width), np.arange(width)] = -np.inf
+        flat = joint.reshape(len(joint), -1)
+        if sample:  # Gumbel-max: a draw from softmax(flat) per row
+            flat = flat + rng.gumbel(size=flat.shape)
+        pick = flat.argmax(1)
+        chosen[:, first], chosen[:, first + 1] = pick // width, pick % width
+    return chosen
+
+
 def _cell_paths(cells: Sequence[Cell]) -> np.ndarray:
     """Path encoding of ``cells`` ``[M, 5600]`` (see :meth:`DartsSpace.encode_paths`)."""
     encoding = np.zeros((len(cells), PATHS_PER_CELL), dtype=np.float32)
@@ -295,6 +334,29 @@ class _DartsCells:
             return [None] * batch
         decoded = _decode_cells(types.reshape(batch * cells, NUM_NODES),
                                 adjacency.reshape(batch * cells, NUM_NODES, NUM_NODES), self._op_types)
+        groups = [decoded[row * cells:(row + 1) * cells] for row in range(batch)]
+        return [None if None in group else self._assemble(group) for group in groups]
+
+    def decode_edges(self, node_types: np.ndarray, edge_logits: np.ndarray, sample: bool,
+                     rng: np.random.Generator) -> list[DartsGenotype | None]:
+        """Genotypes of generated scores, the edges conditioned on a valid cell (the
+        :class:`~nasgen.spaces.base.StructuredDecoding` of DARTS): each op node's source drawn, or
+        with ``sample=False`` the most probable, among the allowed ones, with probability that of
+        its whole adjacency column under independent edges, a node's two sources distinct; the
+        output takes every op node. Independent edges almost never form a DARTS cell (a pretrained
+        AG-Net generator: 0 of 10,000), as each op node needs exactly one of up to 5 source groups.
+        ``node_types`` ``[B, (cells,) 11]`` are taken as decoded: a graph whose op nodes are not
+        ops of this space, or whose output node is not the output, decodes to ``None``."""
+        types = np.asarray(node_types)
+        batch, cells = len(types), len(self._searched)
+        types = types.reshape(batch * cells, NUM_NODES)
+        logits = np.asarray(edge_logits, dtype=np.float64).reshape(batch * cells, -1)
+        inputs = _conditioned_inputs(logits, sample, rng)
+        ops = types[:, NUM_INPUTS:-1]
+        valid = np.isin(ops, self._op_types).all(1) & (types[:, -1] == OUTPUT_TYPE)
+        decoded: list[Cell | None] = [None] * len(types)
+        for row in np.flatnonzero(valid).tolist():
+            decoded[row] = tuple((NODE_TYPES[op], node) for op, node in zip(ops[row].tolist(), inputs[row].tolist()))
         groups = [decoded[row * cells:(row + 1) * cells] for row in range(batch)]
         return [None if None in group else self._assemble(group) for group in groups]
 
