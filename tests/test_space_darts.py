@@ -269,3 +269,50 @@ def test_a_cell_view_searches_its_cell_and_keeps_the_fixed_one(space, v2):
     assert reduce.from_str(str(archs[0].replace_cell("normal", swapped(v2.normal, 3)))) == archs[0]
     with pytest.raises(ConfigError, match="normal cell fixed to"):
         reduce.from_str(str(archs[0].replace_cell("normal", archs[0].reduce)))
+
+
+# -- decoding generated scores conditioned on a valid cell ------------------------------------
+def edge_logits_of(view, archs, confidence: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """Types and edge logits that say ``archs``' graphs with the given confidence."""
+    graphs = [view.to_graph(a) for a in archs]
+    rows, cols = np.triu_indices(11, k=1)
+    return (np.stack([t for t, _ in graphs]),
+            np.stack([np.where(a[rows, cols] == 1, confidence, -confidence) for _, a in graphs]))
+
+
+def test_conditioned_decoding_returns_the_cells_that_confident_scores_describe(space, v2):
+    view = space.cell_view("normal", v2)
+    archs = view.sample(50, np.random.default_rng(3))
+    types, logits = edge_logits_of(view, archs)
+    assert view.decode_edges(types, logits, False, np.random.default_rng(0)) == archs
+    assert view.decode_edges(types, logits, True, np.random.default_rng(0)) == archs
+    types[0, 4] = 2  # a `none` op node: not an op of the nb301 space
+    types[1, 10] = 5  # the output node is not the output
+    decoded = view.decode_edges(types, logits, True, np.random.default_rng(0))
+    assert decoded[:2] == [None, None] and decoded[2:] == archs[2:]
+
+
+def test_conditioned_decoding_draws_with_the_probabilities_of_independent_edges_given_validity(space, v2):
+    """Node 2's op nodes (graph nodes 2 and 3): of the 2**5 adjacency columns of independent
+    edges only two form a cell (sources (0, 1) or (1, 0)); draws must follow their relative
+    probabilities, whatever the other edges say."""
+    view = space.cell_view("normal", v2)
+    types, logits = edge_logits_of(view, [v2] * 20_000, confidence=0.0)
+    rng = np.random.default_rng(1)
+    logits = np.repeat(rng.normal(size=(1, logits.shape[1])), len(logits), axis=0)
+    rows, cols = np.triu_indices(11, k=1)
+    position = {(r, c): i for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist()))}
+    p = 1 / (1 + np.exp(-logits[0]))
+
+    def column_probability(op_node: int, source: int) -> float:
+        return math.prod(p[position[(row, op_node)]] if row == source else 1 - p[position[(row, op_node)]]
+                         for row in range(op_node))
+
+    weight = {(a, b): column_probability(2, a) * column_probability(3, b) for a, b in ((0, 1), (1, 0))}
+    expected = weight[(0, 1)] / sum(weight.values())
+    decoded = view.decode_edges(types, logits, True, np.random.default_rng(2))
+    observed = np.mean([arch.normal[0][1] == 0 for arch in decoded])
+    assert abs(observed - expected) < 4 * math.sqrt(expected * (1 - expected) / len(decoded))
+    assert all(arch.normal[0][1] != arch.normal[1][1] for arch in decoded)  # distinct sources
+    most_probable = view.decode_edges(types[:1], logits[:1], False, np.random.default_rng(0))[0]
+    assert most_probable.normal[0][1] == (0 if expected > 0.5 else 1)

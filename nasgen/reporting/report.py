@@ -13,7 +13,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib
 
@@ -26,6 +26,9 @@ from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.results import focus_limits, padded, save_figure, settling_queries  # noqa: E402
 from nasgen.search.oracle import incumbent_positions  # noqa: E402
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # Overrides that do not make a different method: they vary inside one table cell
 # (seed), have their own column (dataset, budget) or only change bookkeeping.
@@ -80,6 +83,12 @@ class Run:
                 np.where(reached, self.reported[positions], np.nan))
 
 
+def _benchmark_label(benchmark: "DictConfig") -> str:
+    """A benchmark without a dataset setting by its class and source: ``nb301/yahpo``."""
+    label = str(benchmark.get("_target_", "")).rsplit(".", 1)[-1].removesuffix("Benchmark").lower()
+    return f"{label}/{benchmark.source}" if benchmark.get("source") else label
+
+
 def _load_run(history: Path) -> Run | None:
     run_dir = history.parent
     config_file, hydra_file = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
@@ -89,7 +98,7 @@ def _load_run(history: Path) -> Run | None:
 
     config = OmegaConf.load(config_file)
     objective = OmegaConf.to_container(config.objective, resolve=True)
-    dataset = str(config.benchmark.get("dataset", config.benchmark.get("_target_", "")))
+    dataset = str(config.benchmark.get("dataset") or _benchmark_label(config.benchmark))
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text()) or [] \
         if (run_dir / ".hydra" / "overrides.yaml").is_file() else []
     method = "?"
