@@ -2,6 +2,8 @@
 in training only) and real training of DARTS genotypes through ``benchmark=train``."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -16,7 +18,7 @@ from nasgen.models.darts_network import DartsCell, DartsNetwork, DartsNetworks, 
 from nasgen.models.nb201_network import NB201Networks
 from nasgen.pipeline import prepare
 from nasgen.spaces.darts import DartsSpace
-from nasgen.spaces.darts_genotype import OPS_WITH_NONE, DartsGenotype, genotype_key
+from nasgen.spaces.darts_genotype import OPS_WITH_NONE, DartsGenotype, from_naslib, genotype_key
 from nasgen.spaces.darts_genotypes import CIFAR10_PARAMS_M, GENOTYPES, IMAGENET_PARAMS_M, PAPERS
 from nasgen.spaces.nb201 import NB201Space
 
@@ -91,6 +93,22 @@ def test_imagenet_mobile_parameters_match_the_paper():
     network = DartsNetwork(V2, 1000, channels=48, layers=14, auxiliary=True, stem="imagenet")
     assert inference_params_M(network) == pytest.approx(IMAGENET_COUNTS["darts_v2"], abs=1e-6)
     assert inference_params_M(network) == pytest.approx(IMAGENET_PARAMS_M["darts_v2"], abs=0.05)
+
+
+def test_parameters_vary_over_nb301_cells_as_the_nb301_records_say(shared_benchmarks):
+    """NASLib's NB301 cells (compact form -> genotype) built as NB301 trained them (C=32, 8
+    cells) have the recorded parameter counts up to one constant: the weights (convolutions,
+    classifier) differ from cell to cell exactly as the records do. This checks the op order of
+    NASLib's compact form and the ops' shapes; the constant is NB301's own counting of
+    batch-norm and classifier terms."""
+    records = json.loads((shared_benchmarks / "nb301" / "naslib_zc_nb301_subset.json").read_text())
+    cells = list(records["nasbench301"]["cifar10"].items())[:40]
+    offsets = set()
+    for compact, record in cells:
+        network = DartsNetwork(from_naslib(compact), num_classes=10, channels=32, layers=8)
+        weights = sum(p.numel() for p in network.parameters() if p.dim() > 1)
+        offsets.add(round(record["params"] * 1e6) - weights)
+    assert offsets == {2762}
 
 
 def test_published_genotypes_are_distinct_darts_genotypes():
