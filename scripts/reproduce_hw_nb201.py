@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from nasgen.reporting.report import find_runs, hardware_table, write_report
-from nasgen.sweeps import launch_sweep
+from nasgen.sweeps import add_sweep_arguments, launch_sweep
 
 BUDGETS = (100, 200)
 # AG-Net found the constrained optimum in 15 of 20 tasks, random search in none (paper Sec. 4.3).
@@ -30,13 +30,7 @@ METHODS = ("ag_net_hw", "ag_net_hw_joint", "random", "local", "local_init1", "ns
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="run seeds first-seed .. seeds-1 (to complete a stopped sweep into a new folder)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel runs (one core each)")
-    parser.add_argument("--out", default="outputs/reproduce/hw_nb201", help="sweep folder")
-    parser.add_argument("--summarize-only", metavar="DIR", help="only summarise an existing sweep folder")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. search=ag_net_hw,random")
+    add_sweep_arguments(parser, "outputs/reproduce/hw_nb201", "search=ag_net_hw,random")
     args = parser.parse_intermixed_args()
 
     out = Path(args.summarize_only or args.out)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nasgen.reporting.report import find_runs, write_report
-from nasgen.sweeps import launch_sweep
+from nasgen.sweeps import add_sweep_arguments, launch_sweep
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 BUDGETS = (96, 192)
@@ -53,13 +53,7 @@ PAPER = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=["ag_net_nb201", "compare_nb201", "ablations_nb201"])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="run seeds first-seed .. seeds-1 (to complete a stopped sweep into a new folder)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel runs (one core each)")
-    parser.add_argument("--out", help="sweep folder (default outputs/reproduce/<experiment>)")
-    parser.add_argument("--summarize-only", metavar="DIR", help="only summarise an existing sweep folder")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. search=ag_net,random")
+    add_sweep_arguments(parser, None, "search=ag_net,random")
     args = parser.parse_intermixed_args()
 
     out = Path(args.summarize_only or args.out or f"outputs/reproduce/{args.experiment}")

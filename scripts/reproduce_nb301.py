@@ -25,7 +25,7 @@ import numpy as np
 from scipy.stats import kendalltau, rankdata
 
 from nasgen.reporting.report import find_runs, write_report
-from nasgen.sweeps import launch_sweep
+from nasgen.sweeps import add_sweep_arguments, launch_sweep
 
 BUDGETS = (96, 192)
 # Mean best-found NB301 validation accuracy (%) at 192 queries, 50 trials: Lukasik, Jung, Keuper
@@ -36,21 +36,15 @@ PAPER = {"ag_net_nb301": 94.79, "ag_net_nb301_xgb": 94.79, "ag_net_nb301_xgb_ran
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="run seeds first-seed .. seeds-1 (to complete a stopped sweep into a new folder)")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel runs (one core each)")
-    parser.add_argument("--out", default="outputs/reproduce/compare_nb301", help="sweep folder")
-    parser.add_argument("--summarize-only", metavar="DIR", nargs="+", help="only summarise existing sweep folders")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. search=ag_net_nb301,random")
+    add_sweep_arguments(parser, "outputs/reproduce/compare_nb301", "search=ag_net_nb301,random")
     args = parser.parse_intermixed_args()
 
-    folders = [Path(p) for p in args.summarize_only] if args.summarize_only else [Path(args.out)]
+    out = Path(args.summarize_only or args.out)
     if not args.summarize_only:
         launch_sweep(["experiment=compare_nb301", f"seed=range({args.first_seed},{args.seeds})", *args.overrides],
-                     folders[0], args.jobs)
-    runs = find_runs(folders)
-    print(write_report(folders, folders[0] / "report", list(BUDGETS)))
+                     out, args.jobs)
+    runs = find_runs([out])
+    print(write_report([out], out / "report", list(BUDGETS)))
     methods = sorted({r.method for r in runs})
     means = {}
     print(f"\nbest-found {runs[0].search_metric} (mean ± std over seeds) vs AG-Net Table 3 (official NB301 surrogate):")

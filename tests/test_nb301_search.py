@@ -2,15 +2,12 @@
 real command line, and the cell-by-cell protocol of AG-Net: phases, fixed cells, resume."""
 from __future__ import annotations
 
-import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from search_runs import nasgen, rows, run_sweeps, sweep_runs
 
 from nasgen.benchmarks import NB301Benchmark
 from nasgen.spaces import DartsSpace
@@ -28,30 +25,14 @@ CELL_BY_CELL = {"ag_net_nb301", "ag_net_nb301_xgb", "ag_net_nb301_xgb_ranking"}
 SPACE = DartsSpace()
 
 
-def nasgen(*args: str, cwd: Path, data: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NASGEN_DATA": str(data), "NASGEN_CACHE": str(cwd / "cache")}
-    return subprocess.run([sys.executable, "-m", "nasgen.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
-
-
-def rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "history.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory, shared_benchmarks: Path) -> Path:
     workdir = tmp_path_factory.mktemp("nb301")
-    for folder, overrides, _ in SWEEPS:
-        result = nasgen("run", "-m", "experiment=ag_net_nb301", f"budget={BUDGET}", *overrides,
-                        f"hydra.sweep.dir={folder}", "hydra.sweep.subdir=${hydra.job.num}", cwd=workdir,
-                        data=shared_benchmarks)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_sweeps(workdir, shared_benchmarks, ["experiment=ag_net_nb301", f"budget={BUDGET}"], SWEEPS)
     return workdir
 
 
-@pytest.mark.parametrize("folder, job, method", [(folder, job, method) for folder, _, methods in SWEEPS
-                                                 for job, method in enumerate(methods)])
+@pytest.mark.parametrize("folder, job, method", sweep_runs(SWEEPS))
 def test_every_method_searches_nb301(sweep: Path, shared_benchmarks: Path, folder: str, job: int, method: str):
     run_dir = sweep / folder / str(job)
     results = json.loads((run_dir / "results.json").read_text())
