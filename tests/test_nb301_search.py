@@ -22,6 +22,9 @@ SWEEPS = (("baselines", ["search=random,local,evolution,bananas,bo,gp_bo"],
           ("ag_net", [*QUICK_AG_NET, "search=ag_net_nb301,ag_net_nb301_xgb,ag_net_nb301_xgb_ranking"],
            ("ag_net_nb301", "ag_net_nb301_xgb", "ag_net_nb301_xgb_ranking")))
 CELL_BY_CELL = {"ag_net_nb301", "ag_net_nb301_xgb", "ag_net_nb301_xgb_ranking"}
+# the predictor each AG-Net search option chooses, under the experiment that sweeps them
+PREDICTORS = {"ag_net_nb301": "MLPPredictor", "ag_net_nb301_xgb": "XGBPredictor",
+              "ag_net_nb301_xgb_ranking": "XGBRankingPredictor"}
 SPACE = DartsSpace()
 
 
@@ -48,6 +51,8 @@ def test_every_method_searches_nb301(sweep: Path, shared_benchmarks: Path, folde
     assert values == pytest.approx(surrogate.query(genotypes, METRIC).tolist(), abs=1e-4)
     assert results["best"][METRIC] == pytest.approx(max(values), abs=1e-4)
 
+    if method in PREDICTORS:
+        assert results["config"]["predictor"]["_target_"].endswith(f".{PREDICTORS[method]}")
     if method in CELL_BY_CELL:
         # thesis protocol: normal cells with one random reduction cell, then reduction cells
         # with the best normal cell of the first phase
