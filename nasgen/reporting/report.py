@@ -328,7 +328,9 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
                 ax.indicate_inset_zoom(zoom, edgecolor="0.5")
                 legend_place = {"loc": "lower left", "bbox_to_anchor": (0.1, 0.02)}  # beside the inset
         title = f"{dataset}{', ' + constraint if constraint else ''}"
-        ax.set_title(f"{title}\n{report_metric} of the best by {members[0].search_metric}", fontsize=9)
+        searched = members[0].search_metric
+        ax.set_title(f"{title}\n" + (f"best {report_metric}" if searched == report_metric else
+                                     f"{report_metric} of the best by {searched}"), fontsize=9)
         ax.set_xlabel("queries")
         ax.set_ylabel(report_metric)
         ax.legend(fontsize=7, **legend_place)
