@@ -55,7 +55,7 @@ class Float:
 
     def describe(self) -> str:
         if self.low is not None and self.high is not None:
-            return f"in [{self.low}, {self.high}]"
+            return f"in {'(' if self.above else '['}{self.low}, {self.high}]"
         if self.low is not None:
             return f"{'>' if self.above else '>='} {self.low}"
         return "a number" if self.high is None else f"<= {self.high}"

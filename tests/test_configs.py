@@ -223,6 +223,16 @@ def test_out_of_range_settings_are_refused_before_the_search(hydra_configs, over
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("cell_search.first_share=0", "cell_search.first_share must be in (0.0, 1.0], got 0"),
+    ("cell_search.first_cell=both", "unknown cell_search.first_cell 'both'; valid choices: normal, reduce"),
+])
+def test_cell_search_settings_are_refused_before_the_search(hydra_configs, override, message):
+    with pytest.raises(ConfigError) as error:
+        prepare(hydra_configs("experiment=ag_net_nb301", override))
+    assert message in str(error.value)
+
+
 def test_the_whole_space_is_a_valid_budget(hydra_configs):
     assert prepare(hydra_configs("experiment=none", "search=random", "budget=6466")).space.distinct_architectures \
         == 6466

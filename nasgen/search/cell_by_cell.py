@@ -37,7 +37,7 @@ class CellByCellSearch:
     """Runs ``inner`` (a factory of search loops: one fresh loop per phase) cell type by cell type.
 
     Args:
-        inner: builds the search loop of a phase (a Hydra ``_partial_`` search config).
+        inner: builds a fresh search loop for each phase (`nasgen run`: from the run's search config).
         first_cell: the cell type searched first; the other one starts as a random cell.
         first_share: the part of the budget the first phase may spend (the rest is the second's).
     """
