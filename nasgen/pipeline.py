@@ -30,6 +30,7 @@ from nasgen.search.base import CheckedSearch, GenerativeSearch, ReportingSearch,
 from nasgen.search.cell_by_cell import CellByCellSearch
 from nasgen.search.oracle import BudgetExhausted, Oracle
 from nasgen.spaces.base import CellwiseSpace, SearchSpace
+from nasgen.studies.base import Study, StudyContext, TrialStore
 from nasgen.utils import seed_everything
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class Components(NamedTuple):
     space: SearchSpace
     benchmark: Benchmark
     objective: Objective
-    search: SearchLoop
+    search: SearchLoop | None
     suites: dict[str, EvaluationSuite]
+    study: Study | None = None
 
 
 def prepare(cfg: DictConfig) -> Components:
@@ -89,6 +91,10 @@ def prepare(cfg: DictConfig) -> Components:
     _check_budget(cfg.budget, space, benchmark)
     objective = build(cfg.objective, "objective", Objective)
     objective.check(benchmark)
+    if cfg.get("study") is not None:
+        return _prepare_study(cfg, space, benchmark, objective)
+    if cfg.get("search") is None:
+        raise ConfigError("no search chosen (search=null): choose one, e.g. search=random, or a study experiment")
     search = build(cfg.search, "search", SearchLoop)
     if isinstance(space, CellwiseSpace) and space.graph.cells > 1 and (
             isinstance(search, GenerativeSearch) or cfg.cell_search.all_searches):
@@ -102,6 +108,17 @@ def prepare(cfg: DictConfig) -> Components:
         if isinstance(suite, CheckedSuite):
             suite.check(objective, benchmark)
     return Components(space, benchmark, objective, search, suites)
+
+
+def _prepare_study(cfg: DictConfig, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> Components:
+    """A study measures models instead of searching: search, variant and evaluation suites have
+    nothing to act on, so a study composed with one is refused rather than silently ignoring it."""
+    if cfg.get("search") is not None or cfg.get("evaluation"):
+        raise ConfigError("a study (study=...) measures models and does not search: drop the search=, variant= "
+                          "and evaluation= options, or choose a search experiment")
+    study = build(cfg.study, "study", Study)
+    study.check(space, benchmark, objective)
+    return Components(space, benchmark, objective, None, {}, study)
 
 
 def _check_budget(budget: int, space: SearchSpace, benchmark: Benchmark) -> None:
@@ -124,10 +141,14 @@ def _check_top_level(cfg: DictConfig) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> dict:
-    """Run the search described by ``cfg`` and write its outputs to ``run_dir``."""
-    space, benchmark, objective, search, suites = prepare(cfg)
+    """Run the search (or study) described by ``cfg`` and write its outputs to ``run_dir``."""
+    space, benchmark, objective, search, suites, study = prepare(cfg)
     seed_everything(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
+    if study is not None:
+        return _run_study(cfg, run_dir, study, StudyContext(space, benchmark, objective, run_dir, cfg.seed,
+                                                            str(cfg.device), TrialStore(run_dir / "trials")),
+                          choices or {})
     rng = np.random.default_rng(cfg.seed)
 
     history = run_dir / "history.csv"
@@ -182,4 +203,30 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     else:
         log.warning("no queried architecture %s (%d queries) -> %s", "satisfies the constraint"
                     if objective.constrained else "was evaluated", oracle.spent, run_dir)
+    return results
+
+
+def _run_study(cfg: DictConfig, run_dir: Path, study: Study, context: StudyContext, choices: dict[str, str]) -> dict:
+    """Run ``study``; its finished trials are kept in ``run_dir/trials`` and reused on resume."""
+    if context.trials.has_trials() and not cfg.resume:
+        raise DataError(f"{run_dir} already holds study trials; continue them with `nasgen resume {run_dir}` or "
+                        "choose a new run directory")
+    protocol = {"benchmark": context.benchmark.name,
+                **{k: cfg.benchmark[k] for k in ("dataset", "source") if k in cfg.benchmark},
+                "search_metric": context.objective.search_metric, "report_metric": context.objective.report_metric,
+                **({"surrogate": context.benchmark.surrogate}
+                   if isinstance(context.benchmark, SurrogateBenchmark) else {})}
+    method = choices.get("study", type(study).__name__)
+    log.info("study %s on %s: models learn %s", method, context.benchmark.name, context.objective.search_metric)
+    results = {"name": cfg.name, "method": method, "status": "interrupted", "seed": cfg.seed, "protocol": protocol,
+               "config": OmegaConf.to_container(cfg, resolve=True)}
+    start = time.perf_counter()
+    try:
+        results.update(study(context))
+        results["status"] = "complete"
+    finally:
+        results["wall_time_s"] = round(time.perf_counter() - start, 2)
+        results["trials_reused"] = context.trials.reused
+        write_json(run_dir / "results.json", results)
+    log.info("study %s complete in %.0f s -> %s", method, results["wall_time_s"], run_dir)
     return results

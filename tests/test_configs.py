@@ -25,11 +25,18 @@ from nasgen.search.model_based import ModelBasedSearch
 from nasgen.search.random_search import RandomSearch
 
 CONFIGS = Path(nasgen.configs.__file__).parent
-GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant")
+GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant",
+          "study")
 
 
 def options(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIGS / group).glob("*.yaml"))
+
+
+def is_study(experiment: str) -> bool:
+    """Whether an experiment runs a study (configs/study/) instead of a search."""
+    return any("/study:" in str(entry) for entry in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
+               .get("defaults", []))
 
 
 EXPERIMENTS = options("experiment")
@@ -126,6 +133,10 @@ def test_every_experiment_builds_as_it_is(outcome, experiment: str):
 def expected_refusal(experiment: str, group: str, option: str) -> str | None:
     """The part of the message that must refuse this combination, None if it must build."""
     constrained = experiment in CONSTRAINED
+    if is_study(experiment) and group in ("search", "variant", "evaluation"):
+        return "does not search"
+    if group == "study" and not is_study(experiment):
+        return "does not search"
     if group == "search" and option in NEEDS_COST and not constrained:
         return "cost_metric"
     if group == "evaluation" and option == "hardware" and not constrained:

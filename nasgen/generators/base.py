@@ -104,3 +104,14 @@ class Generator(Protocol):
         """For a batch of target graphs (``graph_targets``), the scores the generator produced
         while learning them and its per-sample loss ``[B]``; ``generator`` draws any randomness
         (so a seed decides it)."""
+
+
+@runtime_checkable
+class EncodingGenerator(Generator, Protocol):
+    """A generator with an encoder (a VAE's decoder and its encoder: SVGe): architectures map to
+    latent points, so labelled architectures can be placed in its latent space and searched there
+    (``search=latent_bo``), and latent points between them decoded."""
+
+    def encode(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """Latent means ``[B, latent_dim]`` of target graphs in the layout of :func:`graph_targets`
+        (deterministic: no reparameterisation noise)."""
