@@ -49,14 +49,26 @@ CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
 ON_PARTIAL_TABLE = ["benchmark.source=naslib_zc", "benchmark.skip_missing=true", "objective=nb101_valid_only"]
 USER_DATA = {"ag_net_nb101": ON_PARTIAL_TABLE, "compare_nb101": ON_PARTIAL_TABLE}
 PARTIAL_TABLE_CELLS = 292
+SHARED = Path(os.environ.get("NASGEN_SHARED") or Path(__file__).parents[2] / "shared" / "benchmarks")
+HAS_SHARED = (SHARED / "nb201").is_dir()
+
+
+def prepared(cfg: DictConfig):
+    """``prepare(cfg)``; without the shared benchmark data beside the repo, a combination that needs
+    one of its files skips its test (the README's promise for a clone without ../shared)."""
+    try:
+        return prepare(cfg)
+    except DataError as exc:
+        if HAS_SHARED:
+            raise
+        pytest.skip(f"needs the shared benchmark data: {str(exc).splitlines()[0]}")
 
 
 @pytest.fixture(scope="module")
 def hydra_configs(tmp_path_factory: pytest.TempPathFactory):
     """Compose function on the package's configs; the run directory is a temporary folder."""
     run_dir = tmp_path_factory.mktemp("run")
-    shared = Path(os.environ.get("NASGEN_SHARED") or Path(__file__).parents[2] / "shared" / "benchmarks")
-    data = [f"data_root={shared}"] if (shared / "nb201").is_dir() else []
+    data = [f"data_root={SHARED}"] if HAS_SHARED else []
 
     def composed(*overrides: str) -> DictConfig:
         cfg = compose("config", [*data, *overrides], return_hydra_config=True)
@@ -89,7 +101,7 @@ def outcome(hydra_configs) -> Callable[..., str | None]:
 
     def checked(cfg: DictConfig) -> str | None:
         try:
-            prepare(cfg)
+            prepared(cfg)
         except NasgenError as exc:
             return str(exc)
         return None
@@ -178,7 +190,7 @@ def test_a_benchmark_of_another_space_is_refused(outcome):
 
 def test_the_budget_is_limited_by_a_partial_table_that_skips(hydra_configs):
     with pytest.raises(ConfigError, match=f"more than the {PARTIAL_TABLE_CELLS} architectures the nb101 table"):
-        prepare(hydra_configs("experiment=ag_net_nb101", *ON_PARTIAL_TABLE, f"budget={PARTIAL_TABLE_CELLS + 1}"))
+        prepared(hydra_configs("experiment=ag_net_nb101", *ON_PARTIAL_TABLE, f"budget={PARTIAL_TABLE_CELLS + 1}"))
 
 
 def test_quickstart_with_the_default_evaluation_builds(outcome):
@@ -240,7 +252,7 @@ def test_out_of_range_settings_are_refused_before_the_search(hydra_configs, over
 ])
 def test_cell_search_settings_are_refused_before_the_search(hydra_configs, override, message):
     with pytest.raises(ConfigError) as error:
-        prepare(hydra_configs("experiment=ag_net_nb301", override))
+        prepared(hydra_configs("experiment=ag_net_nb301", override))
     assert message in str(error.value)
 
 
