@@ -96,7 +96,7 @@ def test_keep_top_retrains_on_the_best_architectures_only():
 def test_without_backprop_no_predictor_gradient_reaches_the_generator(backprop: bool):
     torch.manual_seed(0)
     search = AGNetSearch(AGNetGenerator, MLPPredictor, alpha=1.0, epochs=1, backprop=backprop)
-    generator, predictor = AGNetGenerator(SPACE.graph), MLPPredictor(SPACE.graph.vector_dim)
+    generator, predictor = AGNetGenerator(SPACE.graph), MLPPredictor(SPACE.graph)
     before = [p.detach().clone() for p in generator.parameters()]
     optimizer = torch.optim.Adam([*generator.parameters(), *predictor.parameters()], lr=1e-2)
     archs = [SPACE.from_index(i) for i in range(0, 3200, 100)]

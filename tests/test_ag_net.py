@@ -47,7 +47,7 @@ def test_generator_output_shapes_and_layout():
 
 def test_predictor_gradients_reach_the_generator_and_the_latent_vector():
     generator = AGNetGenerator(SPACE.graph)
-    predictor = MLPPredictor(SPACE.graph.vector_dim)
+    predictor = MLPPredictor(SPACE.graph)
     z = torch.randn(4, 32, requires_grad=True)
     predictor(generator(z).vector()).sum().backward()
     assert z.grad is not None and z.grad.abs().sum() > 0

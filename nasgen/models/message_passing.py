@@ -74,6 +74,19 @@ def unflatten(vectors: torch.Tensor, graph: GraphSpec) -> tuple[torch.Tensor, to
     return node_features, adjacency
 
 
+def real_nodes(node_features: torch.Tensor, adjacency: torch.Tensor, graph: GraphSpec) -> torch.Tensor | None:
+    """``[B, N]`` mask of the nodes that are not padding (:attr:`GraphSpec.pad_type`), ``None``
+    for a space without padding. A padding node is one whose most likely type is the pad type and
+    whose edges weigh less than one half in all: exact for real graphs; for a generator's soft
+    graph, the nodes that would decode as padding. The mask is a discrete choice (no gradient)."""
+    if graph.pad_type is None:
+        return None
+    with torch.no_grad():
+        pad_typed = node_features.argmax(-1) == graph.pad_type
+        edge_weight = adjacency.sum(1) + adjacency.sum(2)
+        return ~(pad_typed & (edge_weight < 0.5))
+
+
 class EdgeMessages(MessagePassing):
     """``a_v = sum over edges u -> v of w_uv * fc([h_u, h_v])``: one fully connected layer of the
     sender's and the receiver's state, weighted by the edge's weight, summed at the receiver."""

@@ -11,7 +11,17 @@ space: :meth:`SearchSpace.encode` or :meth:`PathEncodedSpace.encode_paths`) to a
   and backpropagates through;
 - :class:`LogExpectedImprovement`: computes log expected improvement itself (BoTorch's GP);
 - :class:`RankLossPredictor`: a rank loss differentiable into the generator's graph scores
-  (AG-Net's "XGB + ranking").
+  (AG-Net's "XGB + ranking");
+- :class:`EpochwisePredictor`: training that can be watched epoch by epoch (the zero-shot
+  study logs the test error after every epoch).
+
+The factories of the ``predictor`` config group are called with the space's
+:class:`~nasgen.spaces.base.GraphSpec` as their first argument (``make_predictor(space.graph)``):
+a graph network (:class:`~nasgen.predictors.gnn.GNNPredictor`) needs the node types, node count
+and cells to read the flat vector, and the others size themselves by ``graph.vector_dim`` or
+ignore it. ``graph=None`` is stand-alone use: vector predictors are then sized at their first
+:meth:`Predictor.fit`. The factories used to take the vector width (``input_dim``), which told a
+graph network too little.
 
 An earlier design had three contracts: torch modules for AG-Net, ``fit(x, y, generator)`` /
 ``predict -> (mean, std)`` surrogates for the model-based loops (with zeros as the "std" of
@@ -87,3 +97,13 @@ class RankLossPredictor(Protocol):
         """Per-sample rank loss of the graphs of ``scores`` against their paired ``targets``,
         differentiable into ``scores``."""
 
+
+
+@runtime_checkable
+class EpochwisePredictor(Predictor, Protocol):
+    """A predictor trained in epochs whose training can be watched."""
+
+    def fit_epochs(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+                   generator: torch.Generator | None = None) -> Iterator[int]:
+        """Train as :meth:`Predictor.fit` does, yielding the number of finished epochs after each
+        one; :meth:`Predictor.predict` may be called between yields."""

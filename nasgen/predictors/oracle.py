@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from nasgen.errors import ConfigError, DataError
-from nasgen.spaces.base import Arch, SearchSpace
+from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
 Lookup = Callable[[Sequence[Arch]], np.ndarray]
 
@@ -24,8 +24,9 @@ class BenchmarkPredictor:
     and looks it up with the ``lookup`` that the search owning the benchmark :meth:`bind` s.
     Nothing to learn: :meth:`fit` does nothing."""
 
-    def __init__(self, input_dim: int | None = None) -> None:
-        self.input_dim = input_dim
+    def __init__(self, graph: GraphSpec | None = None) -> None:
+        """``graph``: the space's graph, which a factory of the ``predictor`` group is given;
+        unused, since :meth:`bind` brings the space."""
         self.space: SearchSpace | None = None
         self.lookup: Lookup | None = None
 

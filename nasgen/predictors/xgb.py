@@ -14,21 +14,21 @@ from nasgen.errors import ConfigError, DataError
 from nasgen.generators.base import GraphScores
 from nasgen.predictors.ranking import blackbox_rank_loss
 from nasgen.predictors.training import fit_weights, standardise
+from nasgen.spaces.base import GraphSpec
 
 
 class XGBPredictor:
     """Gradient-boosted trees, a :class:`~nasgen.predictors.base.Predictor` without uncertainty;
     sample weights are XGBoost's instance weights.
 
-    ``input_dim`` is accepted (and unused) so that the class can stand wherever a predictor
-    factory is called with the vector size, e.g. AG-Net's ``predictor`` config.
+    ``graph`` is accepted (and unused): the factories of the ``predictor`` config group are
+    called with the space's graph (:mod:`nasgen.predictors.base`).
     """
 
-    def __init__(self, input_dim: int | None = None, num_boost_round: int = 500, max_depth: int = 6,
+    def __init__(self, graph: GraphSpec | None = None, num_boost_round: int = 500, max_depth: int = 6,
                  min_child_weight: float = 1.0, colsample_bytree: float = 1.0, colsample_bylevel: float = 1.0,
                  learning_rate: float = 0.3, booster: str = "gbtree", objective: str = "reg:squarederror",
                  eval_metric: str = "rmse", seed: int = 0, nthread: int = 1) -> None:
-        self.input_dim = input_dim
         self.num_boost_round = num_boost_round
         self.params = {"objective": objective, "eval_metric": eval_metric, "booster": booster,
                        "max_depth": max_depth, "min_child_weight": min_child_weight,
@@ -65,8 +65,8 @@ class XGBRankingPredictor(XGBPredictor):
     :mod:`nasgen.predictors.ranking`), a :class:`~nasgen.predictors.base.RankLossPredictor`;
     ``blackbox_lambda`` is the solver interpolation strength."""
 
-    def __init__(self, input_dim: int | None = None, blackbox_lambda: float = 2.0, **xgb_params) -> None:
-        super().__init__(input_dim, **xgb_params)
+    def __init__(self, graph: GraphSpec | None = None, blackbox_lambda: float = 2.0, **xgb_params) -> None:
+        super().__init__(graph, **xgb_params)
         if blackbox_lambda <= 0:
             raise ConfigError(f"blackbox_lambda must be positive, got {blackbox_lambda}")
         self.blackbox_lambda = blackbox_lambda

@@ -135,7 +135,7 @@ class AGNetSearch:
     def __init__(
         self,
         generator: Callable[[GraphSpec], nn.Module],
-        predictor: Callable[[int], Predictor],
+        predictor: Callable[[GraphSpec], Predictor],
         pretrain: "PretrainConfig | dict | None" = None,
         initial_samples: int = 16,
         top_k: int = 16,
@@ -181,7 +181,7 @@ class AGNetSearch:
         if objective.constrained or self.joint:
             # Building a predictor initialises torch modules; the fork keeps the run's random stream untouched.
             with torch.random.fork_rng(devices=[]):
-                differentiable = isinstance(self.make_predictor(space.graph.vector_dim), DifferentiablePredictor)
+                differentiable = isinstance(self.make_predictor(space.graph), DifferentiablePredictor)
             if not differentiable:
                 raise ConfigError("hardware-aware AG-Net needs differentiable predictors (predictor=mlp)")
 
@@ -191,7 +191,7 @@ class AGNetSearch:
         uses_cost = objective.constrained or self.joint
         generator, self.stats["pretrain"] = pretrain(self.make_generator, space, self.pretrain_config, self.device)
         torch.manual_seed(int(rng.integers(2**31)))
-        predictor = self.make_predictor(space.graph.vector_dim)
+        predictor = self.make_predictor(space.graph)
         if isinstance(predictor, BenchmarkPredictor):
             predictor.bind(space, oracle.peek)
         # A differentiable predictor learns jointly with the generator; any other (XGBoost, the
@@ -199,7 +199,7 @@ class AGNetSearch:
         surrogate = None if isinstance(predictor, DifferentiablePredictor) else predictor
         predictors = [] if surrogate is not None else [predictor.to(self.device)]
         if uses_cost:
-            predictors.append(self.make_predictor(space.graph.vector_dim).to(self.device))
+            predictors.append(self.make_predictor(space.graph).to(self.device))
         torch_rng = torch_generator(rng)
 
         params = list(generator.parameters()) + [p for predictor in predictors for p in predictor.parameters()]
