@@ -227,23 +227,44 @@ def _nonempty_subsets(nodes: Sequence[int]) -> list[tuple[int, ...]]:
 
 
 def _inserted(arch: NB101Cell) -> list[tuple[list[int], np.ndarray]]:
-    """Graphs of :meth:`NB101Space.expansions`' ``insert`` rule: ``(types, adjacency)`` with the
-    output last."""
+    """Graphs of :meth:`NB101Space.expansions`' ``insert`` rule, ``(types, adjacency)`` in a
+    topological order (input first, output last). The new node takes edges from a set of nodes
+    and to a disjoint set none of which reaches back into the first. Inserting it at a position
+    of the cell's own order instead misses the expansions that need another topological order
+    of the cell (between two nodes that the cell leaves unordered)."""
     n, matrix = len(arch.types), arch.matrix
+    reach = matrix.astype(bool)
+    for _ in range(n):
+        reach = reach | (reach.astype(np.int64) @ reach.astype(np.int64) > 0)
     graphs = []
-    for position in range(1, n):
-        old = [*range(position), *range(position + 1, n + 1)]  # where each old node goes
-        base = np.zeros((n + 1, n + 1), dtype=np.uint8)
-        base[np.ix_(old, old)] = matrix
-        for op in range(INPUT_TYPE + 1, OUTPUT_TYPE):
-            types = [*arch.types[:position], op, *arch.types[position:]]
-            for sources in _nonempty_subsets(range(position)):
-                for targets in _nonempty_subsets(range(position + 1, n + 1)):
-                    adjacency = base.copy()
-                    adjacency[list(sources), position] = 1
-                    adjacency[position, list(targets)] = 1
-                    graphs.append((types, adjacency))
+    for sources in _nonempty_subsets(range(n - 1)):
+        for targets in _nonempty_subsets(range(1, n)):
+            if set(sources) & set(targets) or reach[np.ix_(targets, sources)].any():
+                continue
+            adjacency = np.zeros((n + 1, n + 1), dtype=np.uint8)
+            adjacency[:n, :n] = matrix
+            adjacency[list(sources), n] = 1
+            adjacency[n, list(targets)] = 1
+            order = _topological_order(adjacency)
+            for op in range(INPUT_TYPE + 1, OUTPUT_TYPE):
+                types = np.array([*arch.types, op])
+                graphs.append((types[order].tolist(), adjacency[np.ix_(order, order)]))
     return graphs
+
+
+def _topological_order(adjacency: np.ndarray) -> list[int]:
+    """Kahn's order of a DAG, the lowest index first among the ready nodes."""
+    indegree = adjacency.sum(0).astype(np.int64)
+    ready, order = [v for v in range(len(adjacency)) if indegree[v] == 0], []
+    while ready:
+        node = min(ready)
+        ready.remove(node)
+        order.append(node)
+        for target in np.flatnonzero(adjacency[node]).tolist():
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                ready.append(target)
+    return order
 
 
 def _ends(arch: NB101Cell) -> list[tuple[list[int], np.ndarray]]:
@@ -463,9 +484,9 @@ class NB101Space:
         """The distinct cells (one per isomorphism class) of :meth:`expanded_space` made from
         ``arch`` by adding one operation node (each of the 3 operations), by ``rule``:
 
-        - ``insert``: every edge of ``arch`` is kept; the new node goes to any position between
-          the input and the output, with edges from any non-empty set of the nodes before it and
-          to any non-empty set of the nodes after it (so it lies on an input-to-output path).
+        - ``insert``: every edge of ``arch`` is kept; the new node gets edges from any non-empty
+          set of nodes and to any non-empty set of other nodes, as long as the graph stays
+          acyclic (so it lies on an input-to-output path).
         - ``ends``: what the SVGe authors' released script enumerates (their Table 4.4 count):
           the new node right after the input takes over the input's outgoing edges, and the
           input feeds it and any set of the other nodes; or, mirrored, the new node right before

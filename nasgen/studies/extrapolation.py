@@ -159,9 +159,9 @@ class ExtrapolationStudy:
                 f"best label {np.max(values):.2f}), seeds {summary['seeds']}.\n\n"
                 f"## Expansions counted\n\n"
                 + _markdown(["rule", "distinct cells", f"of them with <= {BENCHMARK_EDGE_LIMIT} edges"], count_rows)
-                + f"\n## Top {self.top} by mean prediction\n\n"
+                + f"\n\n## Top {self.top} by mean prediction\n\n"
                 + _markdown(["rank", "cell", "rule", "edges", f"predicted {metric}"], top_rows)
-                + "\n## Thesis (CIFAR-10 training of the top 5; not reproducible offline)\n\n"
+                + "\n\n## Thesis (CIFAR-10 training of the top 5; not reproducible offline)\n\n"
                 + _markdown(["", "val acc (%)", "test acc (%)"],
                             [[name, f"{val:.2f}", f"{test:.2f}"] for name, val, test in THESIS_ROWS]))
         return context.write_text("extrapolation.md", text)

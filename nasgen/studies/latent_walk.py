@@ -168,7 +168,7 @@ class LatentWalkStudy:
                 + _markdown(["grid points", "valid decodes", "distinct cells", "value from table", "value predicted"],
                             [[str(g["points"]), str(g["valid"]), str(g["distinct"]), str(g["from_table"]),
                               str(g["predicted"])]])
-                + f"\nGreat circle through the encoding of `{walk['start']}` (radius {walk['radius']:.2f}), "
+                + f"\n\nGreat circle through the encoding of `{walk['start']}` (radius {walk['radius']:.2f}), "
                   f"{len(walk['archs'])} equidistant points, consecutive decodes compared (the last with the first). "
                   f"The thesis shows this walk as a figure and gives no number.\n\n"
                 + _markdown(["pairs", "same cell", "one edit", "more edits", "an invalid decode", "mean edits"],
