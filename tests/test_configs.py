@@ -54,7 +54,8 @@ CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
 # Experiments on user-supplied data (the full NB101 table is not here) are composed on the real
 # partial table that is: NASLib's labelled NB101 cells, searched on validation accuracy only.
 ON_PARTIAL_TABLE = ["benchmark.source=naslib_zc", "benchmark.skip_missing=true", "objective=nb101_valid_only"]
-USER_DATA = {"ag_net_nb101": ON_PARTIAL_TABLE, "compare_nb101": ON_PARTIAL_TABLE}
+USER_DATA = {"ag_net_nb101": ON_PARTIAL_TABLE, "compare_nb101": ON_PARTIAL_TABLE,
+             "svge_extrapolate_nb101": ON_PARTIAL_TABLE, "svge_latent_walk_nb101": ON_PARTIAL_TABLE}
 PARTIAL_TABLE_CELLS = 292
 SHARED = Path(os.environ.get("NASGEN_SHARED") or Path(__file__).parents[2] / "shared" / "benchmarks")
 HAS_SHARED = (SHARED / "nb201").is_dir()

@@ -168,6 +168,21 @@ class StructuredDecoding(Protocol):
 
 
 @runtime_checkable
+class ExpandableSpace(Protocol):
+    """A space whose architectures can grow by one node into a larger space that the benchmark
+    does not cover (NB101: 8-node cells, the zero-shot extrapolation of SVGe, thesis Table 4.4).
+    Models that read graphs of any size (message passing) can rank the grown architectures."""
+
+    def expanded_space(self) -> SearchSpace:
+        """The space of this space's architectures and of their one-node expansions (its graph
+        view has one node more; this space's architectures encode in it padded)."""
+
+    def expansions(self, arch: Arch, rule: str) -> list[Arch]:
+        """The distinct architectures of :meth:`expanded_space` made from ``arch`` by adding one
+        node, as ``rule`` (one of the space's rules) adds it."""
+
+
+@runtime_checkable
 class CrossoverSpace(Protocol):
     """A space that can recombine two parents (NSGA-II)."""
 

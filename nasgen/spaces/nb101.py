@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import itertools
 from dataclasses import dataclass
 from importlib import resources
 from typing import Sequence
@@ -46,10 +47,13 @@ NASLIB_LABELS: tuple[str, ...] = (INPUT, OUTPUT, "maxpool3x3", "conv1x1-bn-relu"
 # in base 3 (the empty path of an input -> output edge is 0), so 1 + 3 + ... + 3**5 = 364 bits.
 NUM_PATHS = sum(len(OPS) ** length for length in range(MAX_NODES - 1))
 # Rows and columns of the upper triangular edge bits of an n-node cell, in NB101Cell.edges order
-# (np.triu_indices takes longer than building a cell's matrix).
-_UPPER = {n: np.triu_indices(n, k=1) for n in range(2, MAX_NODES + 1)}
+# (np.triu_indices takes longer than building a cell's matrix); up to 8 nodes, the one-node
+# expansions of 7-node cells (:meth:`NB101Space.expansions`).
+_UPPER = {n: np.triu_indices(n, k=1) for n in range(2, MAX_NODES + 2)}
 _UPPER_PAIRS = {n: list(zip(rows.tolist(), cols.tolist())) for n, (rows, cols) in _UPPER.items()}
 MATRICES_FILE = "nb101_matrices.npz"
+# How NB101Space.expansions grows a cell by one node.
+EXPANSION_RULES: tuple[str, ...] = ("insert", "ends")
 _EXAMPLE = "input,conv3x3-bn-relu,maxpool3x3,output|0110,0001,0001,0000"
 
 
@@ -148,12 +152,13 @@ def _key(cell: NB101Cell) -> str:
     return cell_hash(cell.matrix, cell.ops)
 
 
-def _prune(types: np.ndarray, adjacency: np.ndarray, output_at: np.ndarray,
-           well_formed: np.ndarray) -> list[NB101Cell | None]:
+def _prune(types: np.ndarray, adjacency: np.ndarray, output_at: np.ndarray, well_formed: np.ndarray,
+           max_nodes: int = MAX_NODES, max_edges: int | None = MAX_EDGES) -> list[NB101Cell | None]:
     """Cells from a batch of graphs ``[B, N]`` / ``[B, N, N]`` (0/1 upper triangular) whose output
     node is at ``output_at`` with only operation nodes before it and edgeless nodes after it
     (where ``well_formed``): every node not on an input-to-output path is dropped, then the cell
-    is valid when the input reaches the output through at most 9 edges and 7 nodes."""
+    is valid when the input reaches the output through at most ``max_edges`` edges (``None``: any
+    number) and ``max_nodes`` nodes."""
     batch, n = types.shape
     rows = np.arange(batch)
     edges = adjacency.astype(bool)
@@ -167,8 +172,9 @@ def _prune(types: np.ndarray, adjacency: np.ndarray, output_at: np.ndarray,
     alive[rows, output_at] = True
     kept = edges & alive[:, :, None] & alive[:, None, :]
     sizes = alive.sum(1)
-    valid = (well_formed & from_input[rows, output_at] & (kept.sum((1, 2)) <= MAX_EDGES)
-             & (sizes <= MAX_NODES))
+    valid = well_formed & from_input[rows, output_at] & (sizes <= max_nodes)
+    if max_edges is not None:
+        valid &= kept.sum((1, 2)) <= max_edges
     # Live nodes first, in their order (the output, after all live operations, comes last).
     order = np.argsort(~alive, axis=1, kind="stable")
     pruned_types = np.take_along_axis(types, order, 1).astype(np.int64)
@@ -183,18 +189,20 @@ def _prune(types: np.ndarray, adjacency: np.ndarray, output_at: np.ndarray,
     return cells
 
 
-def cell_from_spec(matrix: "np.ndarray | Sequence[Sequence[int]]", ops: Sequence[str]) -> NB101Cell | None:
+def cell_from_spec(matrix: "np.ndarray | Sequence[Sequence[int]]", ops: Sequence[str], max_nodes: int = MAX_NODES,
+                   max_edges: int | None = MAX_EDGES) -> NB101Cell | None:
     """The pruned cell of an official spec (adjacency matrix and node labels, as in the NB101
     API's ``ModelSpec`` and the data's ``module_adjacency``/``module_operations``), or ``None``
     where the official API calls it invalid (not upper triangular, unknown labels, input not
-    reaching the output, more than 9 edges or 7 nodes after pruning)."""
+    reaching the output, more than 9 edges or 7 nodes after pruning; other limits for the
+    larger cells of :meth:`NB101Space.expanded_space`)."""
     matrix = np.asarray(matrix)
     n = len(ops)
     if (matrix.shape != (n, n) or n < 2 or not np.isin(matrix, (0, 1)).all() or np.tril(matrix).any()
             or ops[0] != INPUT or ops[-1] != OUTPUT or not all(op in OPS for op in ops[1:-1])):
         return None
     types = np.array([[NODE_TYPES.index(op) for op in ops]])
-    return _prune(types, matrix[None], np.array([n - 1]), np.array([True]))[0]
+    return _prune(types, matrix[None], np.array([n - 1]), np.array([True]), max_nodes, max_edges)[0]
 
 
 def cell_from_naslib(key: "str | Sequence[int]") -> NB101Cell:
@@ -214,15 +222,100 @@ def cell_from_naslib(key: "str | Sequence[int]") -> NB101Cell:
     return cell
 
 
+def _nonempty_subsets(nodes: Sequence[int]) -> list[tuple[int, ...]]:
+    return [subset for size in range(1, len(nodes) + 1) for subset in itertools.combinations(nodes, size)]
+
+
+def _inserted(arch: NB101Cell) -> list[tuple[list[int], np.ndarray]]:
+    """Graphs of :meth:`NB101Space.expansions`' ``insert`` rule, ``(types, adjacency)`` in a
+    topological order (input first, output last). The new node takes edges from a set of nodes
+    and to a disjoint set none of which reaches back into the first. Inserting it at a position
+    of the cell's own order instead misses the expansions that need another topological order
+    of the cell (between two nodes that the cell leaves unordered)."""
+    n, matrix = len(arch.types), arch.matrix
+    reach = matrix.astype(bool)
+    for _ in range(n):
+        reach = reach | (reach.astype(np.int64) @ reach.astype(np.int64) > 0)
+    graphs = []
+    for sources in _nonempty_subsets(range(n - 1)):
+        for targets in _nonempty_subsets(range(1, n)):
+            if set(sources) & set(targets) or reach[np.ix_(targets, sources)].any():
+                continue
+            adjacency = np.zeros((n + 1, n + 1), dtype=np.uint8)
+            adjacency[:n, :n] = matrix
+            adjacency[list(sources), n] = 1
+            adjacency[n, list(targets)] = 1
+            order = _topological_order(adjacency)
+            for op in range(INPUT_TYPE + 1, OUTPUT_TYPE):
+                types = np.array([*arch.types, op])
+                graphs.append((types[order].tolist(), adjacency[np.ix_(order, order)]))
+    return graphs
+
+
+def _topological_order(adjacency: np.ndarray) -> list[int]:
+    """Kahn's order of a DAG, the lowest index first among the ready nodes."""
+    indegree = adjacency.sum(0).astype(np.int64)
+    ready, order = [v for v in range(len(adjacency)) if indegree[v] == 0], []
+    while ready:
+        node = min(ready)
+        ready.remove(node)
+        order.append(node)
+        for target in np.flatnonzero(adjacency[node]).tolist():
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                ready.append(target)
+    return order
+
+
+def _ends(arch: NB101Cell) -> list[tuple[list[int], np.ndarray]]:
+    """Graphs of :meth:`NB101Space.expansions`' ``ends`` rule: ``(types, adjacency)``."""
+    n, matrix = len(arch.types), arch.matrix
+    after_input = np.zeros((n + 1, n + 1), dtype=np.uint8)
+    after_input[1:, 1:] = matrix  # the new node (1) has the input's outgoing edges
+    after_input[0, 1] = 1
+    before_output = np.zeros((n + 1, n + 1), dtype=np.uint8)
+    before_output[:n, :n] = matrix  # the new node (n - 1) has the output's incoming edges
+    before_output[n - 1, n] = 1
+    graphs = []
+    for op in range(INPUT_TYPE + 1, OUTPUT_TYPE):
+        for bits in itertools.product((0, 1), repeat=n - 1):
+            adjacency = after_input.copy()
+            adjacency[0, 2:] = bits
+            graphs.append(([INPUT_TYPE, op, *arch.types[1:]], adjacency))
+            adjacency = before_output.copy()
+            adjacency[:n - 1, n] = bits
+            graphs.append(([*arch.types[:-1], op, OUTPUT_TYPE], adjacency))
+    return graphs
+
+
 class NB101Space:
-    """The NAS-Bench-101 cell space: pruned cells, keyed by the official graph hash."""
+    """The NAS-Bench-101 cell space: pruned cells, keyed by the official graph hash.
+
+    ``max_nodes`` / ``max_edges`` (``None``: no limit) are NB101's 7 and 9; other limits describe
+    the cells beyond the benchmark that SVGe extrapolates to (:meth:`expanded_space`: 8 nodes,
+    any number of edges). Such a space has the graph view, keys, strings, encodings and moves of
+    NB101 at its size, but no uniform sampler and no count of its cells (both rest on the
+    enumeration of every matrix of up to 7 nodes)."""
 
     name = "nb101"
-    graph = GraphSpec(node_types=NODE_TYPES, max_nodes=MAX_NODES, input_types=(INPUT_TYPE,),
-                      output_type=OUTPUT_TYPE, pad_type=OUTPUT_TYPE)
+
+    def __init__(self, max_nodes: int = MAX_NODES, max_edges: int | None = MAX_EDGES) -> None:
+        if not 2 <= max_nodes <= max(_UPPER):
+            raise ConfigError(f"NB101Space: max_nodes={max_nodes}; cells have 2 to {max(_UPPER)} nodes")
+        self.max_nodes, self.max_edges = max_nodes, max_edges
+        self.graph = GraphSpec(node_types=NODE_TYPES, max_nodes=max_nodes, input_types=(INPUT_TYPE,),
+                               output_type=OUTPUT_TYPE, pad_type=OUTPUT_TYPE)
+
+    @property
+    def is_benchmark_space(self) -> bool:
+        """NB101's own limits (7 nodes, 9 edges): the cells its table has."""
+        return (self.max_nodes, self.max_edges) == (MAX_NODES, MAX_EDGES)
 
     @property
     def distinct_architectures(self) -> int:
+        if not self.is_benchmark_space:
+            raise ConfigError(f"the number of distinct NB101 cells of up to {self.max_nodes} nodes and "
+                              f"{self.max_edges or 'any number of'} edges is not known; search NB101Space() instead")
         return NUM_DISTINCT_ARCHS
 
     # -- identity and conversions -------------------------------------------------
@@ -242,12 +335,15 @@ class NB101Space:
             matrix = [[int(bit) for bit in row] for row in rows.split(",")]
         except ValueError:
             matrix, labels = [], ""
-        cell = cell_from_spec(matrix if len({len(row) for row in matrix}) == 1 else [], labels.split(","))
+        cell = cell_from_spec(matrix if len({len(row) for row in matrix}) == 1 else [], labels.split(","),
+                              self.max_nodes, self.max_edges)
         if cell is None:
+            limit = f"at most {self.max_edges} edges and {self.max_nodes} nodes" if self.max_edges else \
+                f"at most {self.max_nodes} nodes"
             raise ConfigError(
                 f"not a valid NAS-Bench-101 cell string: {text!r}; expected node labels (input, then "
                 f"{', '.join(OPS)}, then output), '|', and the rows of the upper triangular 0/1 adjacency "
-                f"(input reaching the output, at most {MAX_EDGES} edges), e.g. '{_EXAMPLE}'")
+                f"(input reaching the output, {limit}), e.g. '{_EXAMPLE}'")
         return cell
 
     def parse(self, value: "str | NB101Cell | Sequence[int]") -> NB101Cell:
@@ -279,14 +375,14 @@ class NB101Space:
         graphs AG-Net's NB101 generator samples were then invalid for edges into padding or an
         operation after the output, which no cell reads."""
         types, adjacency = np.asarray(node_types), np.asarray(adjacency)
-        batch = len(types)
-        if types.ndim != 2 or types.shape[1] != MAX_NODES or adjacency.shape != (batch, MAX_NODES, MAX_NODES):
+        batch, n = len(types), self.max_nodes
+        if types.ndim != 2 or types.shape[1] != n or adjacency.shape != (batch, n, n):
             return [None] * batch
         is_output = types == OUTPUT_TYPE
         is_output[:, 0] = False
         has_output = is_output.any(1)
-        output_at = np.where(has_output, is_output.argmax(1), MAX_NODES - 1)
-        position = np.arange(MAX_NODES)
+        output_at = np.where(has_output, is_output.argmax(1), n - 1)
+        position = np.arange(n)
         inner = (position > 0) & (position < output_at[:, None])
         cell = position <= output_at[:, None]
         is_operation = (types > INPUT_TYPE) & (types < OUTPUT_TYPE) & (types == np.round(types))
@@ -295,12 +391,13 @@ class NB101Space:
             has_output & (types[:, 0] == INPUT_TYPE) & (is_operation | ~inner).all(1)
             & (((adjacency == 0) | (adjacency == 1)) | ~in_cell).all((1, 2))
             & ~(np.tril(adjacency).astype(bool) & in_cell).any((1, 2)))
-        return _prune(types, np.where(in_cell, adjacency, 0), output_at, well_formed)
+        return _prune(types, np.where(in_cell, adjacency, 0), output_at, well_formed, n, self.max_edges)
 
     def _graphs(self, archs: Sequence[NB101Cell]) -> tuple[np.ndarray, np.ndarray]:
-        """Padded graphs ``[B, 7]`` / ``[B, 7, 7]``, filled for all cells of a size at once."""
-        types = np.full((len(archs), MAX_NODES), OUTPUT_TYPE, dtype=np.int64)
-        adjacency = np.zeros((len(archs), MAX_NODES, MAX_NODES), dtype=np.uint8)
+        """Padded graphs ``[B, max_nodes]`` / ``[B, max_nodes, max_nodes]``, filled for all cells
+        of a size at once."""
+        types = np.full((len(archs), self.max_nodes), OUTPUT_TYPE, dtype=np.int64)
+        adjacency = np.zeros((len(archs), self.max_nodes, self.max_nodes), dtype=np.uint8)
         sizes = np.array([len(arch.types) for arch in archs], dtype=np.int64)
         for size in np.unique(sizes).tolist():
             chosen = np.flatnonzero(sizes == size)
@@ -310,14 +407,20 @@ class NB101Space:
         return types, adjacency
 
     def encode(self, archs: Sequence[NB101Cell]) -> np.ndarray:
-        """The padded graphs flattened: 7 x 5 one-hot node types + 21 edge bits = 56."""
+        """The padded graphs flattened: 7 x 5 one-hot node types + 21 edge bits = 56 (8-node
+        cells: 68)."""
         return self.graph.flatten(*self._graphs(archs))
+
+    @property
+    def num_paths(self) -> int:
+        """Bits of :meth:`encode_paths`: op sequences of every length up to ``max_nodes - 2``."""
+        return sum(len(OPS) ** length for length in range(self.max_nodes - 1))
 
     def encode_paths(self, archs: Sequence[NB101Cell]) -> np.ndarray:
         """Path encoding (BANANAS): one bit per sequence of operations along some input-to-output
         path; a sequence ``o_0 .. o_{l-1}`` (op indices in :data:`OPS`) is bit
         ``sum_i 3**i * (o_i + 1)``, so paths of every length 0-5 get their own range of bits."""
-        encoding = np.zeros((len(archs), NUM_PATHS), dtype=np.float32)
+        encoding = np.zeros((len(archs), self.num_paths), dtype=np.float32)
         for row, arch in enumerate(archs):
             rows, last = arch.rows, len(arch.types) - 1
             # (bit so far, 3 ** ops so far) of every path from the input to each node, in
@@ -342,6 +445,9 @@ class NB101Space:
         input -> output cell and 0.3 % have 7 nodes, a poor picture of a space whose cells mostly
         have 7; a generator pretrained on them decoded 20 % valid cells (64 % on a pool of
         distinct ones)."""
+        if not self.is_benchmark_space:
+            raise ConfigError(f"NB101Space(max_nodes={self.max_nodes}, max_edges={self.max_edges}) cannot sample: "
+                              f"uniform sampling draws from the enumerated matrices of NB101's 7-node cells")
         sizes, edges = _matrices()
         weights = float(len(OPS)) ** (sizes - 2)
         chosen = rng.choice(len(sizes), size=n, p=weights / weights.sum())
@@ -354,24 +460,61 @@ class NB101Space:
         return cells
 
     def _unpadded(self, arch: NB101Cell, filler: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The padding-free 7-node form: the cell's input and operations, edgeless filler
-        operation nodes (types ``filler``), then the output at position 6."""
-        n = len(arch.types)
-        place = [*range(n - 1), MAX_NODES - 1]
-        types = np.array([INPUT_TYPE, *filler[:MAX_NODES - 2], OUTPUT_TYPE], dtype=np.int64)
+        """The padding-free ``max_nodes`` form: the cell's input and operations, edgeless filler
+        operation nodes (types ``filler``), then the output last."""
+        n, size = len(arch.types), self.max_nodes
+        place = [*range(n - 1), size - 1]
+        types = np.array([INPUT_TYPE, *filler[:size - 2], OUTPUT_TYPE], dtype=np.int64)
         types[place] = arch.types
-        adjacency = np.zeros((MAX_NODES, MAX_NODES), dtype=np.uint8)
+        adjacency = np.zeros((size, size), dtype=np.uint8)
         adjacency[np.ix_(place, place)] = arch.matrix
         return types, adjacency
 
     def _filler(self, rng: np.random.Generator) -> list[int]:
-        return rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=MAX_NODES - 2).tolist()
+        return rng.integers(INPUT_TYPE + 1, OUTPUT_TYPE, size=self.max_nodes - 2).tolist()
+
+    # -- growing cells beyond the benchmark (SVGe's extrapolation, thesis Table 4.4) ----
+    def expanded_space(self) -> NB101Space:
+        """Cells of one node more, without an edge limit: every one-node expansion of a 9-edge
+        cell (the thesis' start cell has 9) has at least 10 edges, so keeping NB101's limit
+        would leave none."""
+        return NB101Space(self.max_nodes + 1, None)
+
+    def expansions(self, arch: NB101Cell, rule: str = "insert") -> list[NB101Cell]:
+        """The distinct cells (one per isomorphism class) of :meth:`expanded_space` made from
+        ``arch`` by adding one operation node (each of the 3 operations), by ``rule``:
+
+        - ``insert``: every edge of ``arch`` is kept; the new node gets edges from any non-empty
+          set of nodes and to any non-empty set of other nodes, as long as the graph stays
+          acyclic (so it lies on an input-to-output path).
+        - ``ends``: what the SVGe authors' released script enumerates (their Table 4.4 count):
+          the new node right after the input takes over the input's outgoing edges, and the
+          input feeds it and any set of the other nodes; or, mirrored, the new node right before
+          the output takes over the output's incoming edges, and it and any set of the other
+          nodes feed the output. ``3 * 2 * 2 ** (n - 1)`` graphs for an ``n``-node cell.
+
+        Every candidate is pruned and checked like any cell, so a rule can never produce an
+        invalid one."""
+        if rule not in EXPANSION_RULES:
+            raise ConfigError(f"unknown expansion rule {rule!r}; choose one of {', '.join(EXPANSION_RULES)}")
+        n = len(arch.types)
+        graphs = _inserted(arch) if rule == "insert" else _ends(arch)
+        types = np.array([t for t, _ in graphs], dtype=np.int64).reshape(-1, n + 1)
+        adjacency = np.array([a for _, a in graphs], dtype=np.uint8).reshape(-1, n + 1, n + 1)
+        grown = self.expanded_space()
+        cells = _prune(types, adjacency, np.full(len(types), n), np.ones(len(types), dtype=bool),
+                       grown.max_nodes, grown.max_edges)
+        distinct: dict[str, NB101Cell] = {}
+        for cell in cells:
+            if cell is not None and len(cell.types) == n + 1:
+                distinct.setdefault(_key(cell), cell)
+        return list(distinct.values())
 
     def neighbours(self, arch: NB101Cell) -> list[NB101Cell]:
         """All valid cells one edge flip or one operation change away in the 7-node form, each
         isomorphism class once, without the cell's own."""
-        types, adjacency = self._unpadded(arch, [INPUT_TYPE + 1] * (MAX_NODES - 2))
-        rows, cols = _UPPER[MAX_NODES]
+        types, adjacency = self._unpadded(arch, [INPUT_TYPE + 1] * (self.max_nodes - 2))
+        rows, cols = _UPPER[self.max_nodes]
         flipped = np.repeat(adjacency[None], len(rows), 0)
         flipped[np.arange(len(rows)), rows, cols] ^= 1
         # Only the cell's own operations: changing a filler node leaves the pruned cell as it is.
@@ -396,13 +539,14 @@ class NB101Space:
         Draws ``tries`` candidates at a time (one ``from_graphs`` call each)."""
         own = self.key(arch)
         types, adjacency = self._unpadded(arch, self._filler(rng))
-        rows, cols = _UPPER[MAX_NODES]
+        size = self.max_nodes
+        rows, cols = _UPPER[size]
         while True:
-            flips = rng.random((tries, len(rows))) < 1 / MAX_NODES
+            flips = rng.random((tries, len(rows))) < 1 / size
             new_adjacency = np.repeat(adjacency[None], tries, 0)
             new_adjacency[:, rows, cols] ^= flips.astype(np.uint8)
-            changes = rng.random((tries, MAX_NODES - 2)) < 1 / (MAX_NODES - 2)
-            steps = rng.integers(1, len(OPS), size=(tries, MAX_NODES - 2))
+            changes = rng.random((tries, size - 2)) < 1 / (size - 2)
+            steps = rng.integers(1, len(OPS), size=(tries, size - 2))
             new_types = np.repeat(types[None], tries, 0)
             inner = new_types[:, 1:-1]
             new_types[:, 1:-1] = np.where(changes, (inner - 1 + steps) % len(OPS) + 1, inner)
@@ -417,8 +561,8 @@ class NB101Space:
         outputs sit at different positions, gave 54 % invalid children."""
         filler = self._filler(rng)
         (types_a, adjacency_a), (types_b, adjacency_b) = self._unpadded(first, filler), self._unpadded(second, filler)
-        rows, cols = _UPPER[MAX_NODES]
-        take_types = rng.random(MAX_NODES) < 0.5
+        rows, cols = _UPPER[self.max_nodes]
+        take_types = rng.random(self.max_nodes) < 0.5
         take_edges = rng.random(len(rows)) < 0.5
         types = np.where(take_types, types_a, types_b)
         adjacency = adjacency_a.copy()
