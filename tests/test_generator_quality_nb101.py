@@ -13,6 +13,7 @@ from nasgen.errors import ConfigError
 from nasgen.evaluation import generator_quality as gq
 from nasgen.generators import AGNetGenerator
 from nasgen.generators.pretrain import PretrainConfig, generator_stem, pretrain, shipped_dir, validity, weights_checksum
+from nasgen.generators.splits import distinct_sample
 from nasgen.spaces import NB101Cell, NB101Space
 
 SPACE = NB101Space()
@@ -27,11 +28,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_distinct_sample_draws_one_cell_per_class_reproducibly():
-    pool = gq.distinct_sample(SPACE, 1500, np.random.default_rng(3), batch=500)
+    pool = distinct_sample(SPACE, 1500, np.random.default_rng(3), batch=500)
     assert len(pool) == 1500 and all(isinstance(cell, NB101Cell) for cell in pool)
     assert len({SPACE.key(cell) for cell in pool}) == 1500
-    assert pool == gq.distinct_sample(SPACE, 1500, np.random.default_rng(3), batch=500)
-    assert pool != gq.distinct_sample(SPACE, 1500, np.random.default_rng(4), batch=500)
+    assert pool == distinct_sample(SPACE, 1500, np.random.default_rng(3), batch=500)
+    assert pool != distinct_sample(SPACE, 1500, np.random.default_rng(4), batch=500)
 
 
 class ThreeCells:
@@ -47,10 +48,10 @@ class ThreeCells:
 
 
 def test_distinct_sample_stops_when_the_sampler_runs_out_of_classes():
-    assert sorted(ThreeCells().key(a) for a in gq.distinct_sample(ThreeCells(), 3, np.random.default_rng(0), 50)) \
+    assert sorted(ThreeCells().key(a) for a in distinct_sample(ThreeCells(), 3, np.random.default_rng(0), 50)) \
         == [0, 1, 2]
     with pytest.raises(ConfigError, match="no new cell in 50 draws after 3 distinct"):
-        gq.distinct_sample(ThreeCells(), 4, np.random.default_rng(0), batch=50)
+        distinct_sample(ThreeCells(), 4, np.random.default_rng(0), batch=50)
 
 
 def test_generator_quality_on_nb101_splits_a_pool_of_distinct_cells():

@@ -34,9 +34,9 @@ from typing import Callable, Collection, Hashable, Sequence
 import numpy as np
 import torch
 
-from nasgen.errors import ConfigError
 from nasgen.generators.base import graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.generators.splits import training_split
 from nasgen.spaces.base import Arch, GraphSpec, IndexedSpace, SearchSpace
 
 # Thesis Table 5.6 by space name (fractions).
@@ -61,21 +61,6 @@ def generation_metrics(decoded: Sequence[Arch | None], train: Collection[Arch], 
         "novelty": sum(a not in train for a in valid) / len(valid),
         "novelty_iso": sum(k not in train_keys for k in keys) / len(valid),
     }
-
-
-def distinct_sample(space: SearchSpace, n: int, rng: np.random.Generator, batch: int = 10_000) -> list[Arch]:
-    """``n`` cells of distinct isomorphism classes, in the order the space's sampler first drew
-    their class. Raises :class:`ConfigError` when a whole batch of draws brings no new class
-    (the sampler has then all but run out of them)."""
-    pool: dict[Hashable, Arch] = {}
-    while len(pool) < n:
-        before = len(pool)
-        for arch in space.sample(batch, rng):
-            pool.setdefault(space.key(arch), arch)
-        if len(pool) == before:
-            raise ConfigError(f"{space.name}'s sampler gave no new cell in {batch} draws after {before} distinct "
-                              f"ones; ask for fewer than {n}")
-    return list(pool.values())[:n]
 
 
 def uniform_reference(num_cells: int, train_size: int, samples: int) -> dict:
@@ -117,20 +102,13 @@ def generator_quality(factory: Callable[[GraphSpec], torch.nn.Module], space: Se
     """Pretrain on a ``train_fraction`` split, chosen by ``seed``, of the space (or, for a space
     that cannot be listed, of a ``pool`` of distinct sampled cells) and measure the generator's
     abilities (module docstring); a JSON-able dict with settings and timings."""
-    if not 0 < train_fraction < 1:
-        raise ConfigError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
     listed = isinstance(space, IndexedSpace)
-    cells = space.enumerate() if listed else distinct_sample(space, pool, rng)
+    train, held_out_all = training_split(space, seed, train_fraction, pool)
+    held_out = held_out_all[:reconstruct]
     # Uniformly random cells are drawn from all cells the space lists, else from all its classes.
     universe = len(space) if listed else space.distinct_architectures
     pooled = time.perf_counter()
-    order = rng.permutation(len(cells))
-    cut = int(round(train_fraction * len(cells)))
-    # Space order, not permutation order, so the training set alone decides the cache key.
-    train = [cells[i] for i in np.sort(order[:cut])]
-    held_out = [cells[i] for i in order[cut:][:reconstruct]]
 
     config = replace(config, seed=seed)  # one seed for the split and the pretraining
     generator, stats = pretrain(factory, space, config, device, train_archs=train)
@@ -170,7 +148,7 @@ def generator_quality(factory: Callable[[GraphSpec], torch.nn.Module], space: Se
                      "samples": samples, "reconstruct": reconstruct, "device": str(device), "pretrain": asdict(config),
                      "inversion": {"restarts": restarts, "steps": steps, "lr": lr}},
         "train_size": len(train),
-        "held_out_size": len(cells) - len(train),
+        "held_out_size": len(held_out_all),
         "pretrain": stats,
         **generation,
         "uniform_reference": uniform_reference(universe, len(train), samples),

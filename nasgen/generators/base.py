@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -115,3 +116,22 @@ class EncodingGenerator(Generator, Protocol):
     def encode(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
         """Latent means ``[B, latent_dim]`` of target graphs in the layout of :func:`graph_targets`
         (deterministic: no reparameterisation noise)."""
+
+
+@runtime_checkable
+class SelfTrainingGenerator(Generator, Protocol):
+    """A generator that brings its own training schedule (a VAE: epochs over a fixed split of the
+    space into training and held-out cells), to which
+    :func:`~nasgen.generators.pretrain.pretrain` hands the training instead of AG-Net's ticks of
+    random draws; it is cached the same way, its own settings in the cache key."""
+
+    def training_settings(self) -> dict:
+        """Everything besides the weights' initialisation and the seed that decides the trained weights."""
+
+    def training_split(self, space: SearchSpace, seed: int) -> tuple[list[Arch], list[Arch]]:
+        """The training cells and the held-out ones (reconstruction is measured on these)."""
+
+    def fit(self, space: SearchSpace, seed: int, device: "str | torch.device" = "cpu",
+            checkpoint: Path | None = None, train_archs: Sequence[Arch] | None = None) -> dict:
+        """Train on :meth:`training_split`'s training cells (or ``train_archs``), resuming from
+        and saving to ``checkpoint`` each epoch; the training statistics (JSON-able)."""

@@ -40,7 +40,7 @@ import torch
 from tqdm import tqdm
 
 from nasgen.errors import ConfigError
-from nasgen.generators.base import graph_targets
+from nasgen.generators.base import SelfTrainingGenerator, graph_targets
 from nasgen.paths import CACHE_ENV, atomic_write, cache_dir
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 SHIPPED = "pretrained"  # folder of nasgen.generators holding the shipped generators
 LOCK_POLL_S = 1.0
 LOCK_LOG_INTERVAL_S = 60.0
+CHECKPOINT_SUFFIX = ".checkpoint.pt"  # a self-training generator's training state, until it is cached
+RECORD_FIELDS = ("source", "path", "sha256", "seed", "settings")  # a record's fields besides the statistics
 
 
 @dataclass
@@ -92,8 +94,12 @@ def settings_signature(space: SearchSpace, generator: torch.nn.Module, config: P
                        train_archs: Sequence[Arch] | None = None) -> dict:
     """Everything that decides the pretrained weights; equal signatures, equal generators."""
     # The seed is a separate field and `cache` does not change the weights: the layout of
-    # generators cached before `pretrain.seed` existed, so they are still found.
-    settings = {k: v for k, v in asdict(config).items() if k != "seed"} | {"cache": None}
+    # generators cached before `pretrain.seed` existed, so they are still found. A generator
+    # with its own schedule is described by that schedule (the tick settings do not apply).
+    if isinstance(generator, SelfTrainingGenerator):
+        settings = generator.training_settings() | {"cache": None}
+    else:
+        settings = {k: v for k, v in asdict(config).items() if k != "seed"} | {"cache": None}
     fields = {"space": space.name, "graph": _graph_signature(space.graph), "model": repr(generator),
               "pretrain": settings, "seed": config.seed}
     if train_archs is not None:  # only then, so full-space generators keep their cache keys
@@ -156,10 +162,13 @@ def pretrain(factory: Callable[[GraphSpec], torch.nn.Module], space: SearchSpace
         stored = _load(folder / stem, generator, signature, device, source="cache")
         if stored is not None:
             return generator, stored
-        record = _from_shipped_or_trained(generator, space, config, stem, signature, device, train_archs)
+        checkpoint = folder / f"{stem}{CHECKPOINT_SUFFIX}" if writable else None
+        record = _from_shipped_or_trained(generator, space, config, stem, signature, device, train_archs,
+                                          checkpoint)
         if record["source"] == "trained" and writable:
             try:
                 record = store(folder / stem, generator, signature, record)
+                checkpoint.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("could not cache the pretrained generator in %s (%s); the next run pretrains again",
                             folder, _first_sentence(exc))
@@ -168,18 +177,23 @@ def pretrain(factory: Callable[[GraphSpec], torch.nn.Module], space: SearchSpace
 
 def _from_shipped_or_trained(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfig, stem: str,
                              signature: dict, device: "str | torch.device",
-                             train_archs: Sequence[Arch] | None) -> dict:
+                             train_archs: Sequence[Arch] | None, checkpoint: Path | None = None) -> dict:
     shipped = _load(shipped_dir() / stem, generator, signature, device, source="shipped")
     if shipped is not None:
         return shipped
     log.info("pretraining generator %s (no cached or shipped generator has these settings)", stem)
-    return train_now(generator, space, config, device, train_archs)
+    return train_now(generator, space, config, device, train_archs, checkpoint)
 
 
 def train_now(generator: torch.nn.Module, space: SearchSpace, config: PretrainConfig,
-              device: "str | torch.device" = "cpu", train_archs: Sequence[Arch] | None = None) -> dict:
-    """Pretrain ``generator`` (from :func:`initial_generator`) here and now; its record."""
-    stats = _train(generator, space, config, device, train_archs)
+              device: "str | torch.device" = "cpu", train_archs: Sequence[Arch] | None = None,
+              checkpoint: Path | None = None) -> dict:
+    """Pretrain ``generator`` (from :func:`initial_generator`) here and now; its record. A
+    :class:`SelfTrainingGenerator` trains by its own schedule (resuming from ``checkpoint``)."""
+    if isinstance(generator, SelfTrainingGenerator):
+        stats = generator.fit(space, config.seed, device, checkpoint, train_archs)
+    else:
+        stats = _train(generator, space, config, device, train_archs)
     return _record(generator, settings_signature(space, generator, config, train_archs), stats, source="trained",
                    path=None)
 
@@ -271,7 +285,7 @@ def store(stem_path: Path, generator: torch.nn.Module, signature: dict, record: 
     """Write weights, then their record (so a record always describes complete weights);
     ``extra`` fields go into the record file as they are. Returns ``record`` with its path."""
     weights = stem_path.with_suffix(".pt")
-    stats = {k: record[k] for k in ("validity", "ticks", "validity_curve", "seconds")}
+    stats = {k: v for k, v in record.items() if k not in RECORD_FIELDS}
     with atomic_write(weights) as f:
         torch.save(generator.state_dict(), f)
     with atomic_write(stem_path.with_suffix(".json"), "w") as f:

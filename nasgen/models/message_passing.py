@@ -119,6 +119,19 @@ class DirectedGRURound(nn.Module):
         edges = graphs.reversed_edges if self.backward else graphs.edge_index
         return self.update(self.messages(h, edges, graphs.edge_weight), h)
 
+    def new_node(self, h_new: torch.Tensor, h_senders: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Dense update of one new node per graph (``h_new`` ``[B, D]``) from the states of the
+        nodes that send to it (``h_senders`` ``[B, S, D]``, edge weights ``weights`` ``[B, S]``).
+
+        SVGe's decoder adds nodes one at a time and its messages follow the decoding order, so
+        the nodes already there never receive from a new one: re-propagating the whole partial
+        graph would recompute their states unchanged, and this one step per new node is
+        equivalent (and cheap inside the generation loop, where a sparse batch per step is not)."""
+        if h_senders.shape[1] == 0:
+            return self.update(torch.zeros_like(h_new), h_new)
+        pairs = torch.cat([h_senders, h_new.unsqueeze(1).expand_as(h_senders)], -1)
+        return self.update((weights.unsqueeze(-1) * self.messages.fc(pairs)).sum(1), h_new)
+
 
 class GatedSumPool(nn.Module):
     """Graph readout ``h_G = sum_v fc(h_v) * sigmoid(fc_gate(h_v))`` over each graph's nodes."""
@@ -128,5 +141,10 @@ class GatedSumPool(nn.Module):
         self.value = nn.Linear(dim, out_dim)
         self.gate = nn.Linear(dim, out_dim)
 
+    def terms(self, h: torch.Tensor) -> torch.Tensor:
+        """Each node's summand ``fc(h_v) * sigmoid(fc_gate(h_v))`` (a decoder that adds nodes one
+        by one adds their terms up itself)."""
+        return self.value(h) * torch.sigmoid(self.gate(h))
+
     def forward(self, h: torch.Tensor, graphs: SparseGraphs) -> torch.Tensor:
-        return global_add_pool(self.value(h) * torch.sigmoid(self.gate(h)), graphs.batch, size=graphs.num_graphs)
+        return global_add_pool(self.terms(h), graphs.batch, size=graphs.num_graphs)
