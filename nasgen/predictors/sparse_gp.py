@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import torch
 from botorch.models import SingleTaskVariationalGP
-from botorch.exceptions.warnings import UserInputWarning
+from botorch.exceptions.warnings import InputDataWarning, UserInputWarning
 from botorch.models.transforms.input import Normalize
 from gpytorch.mlls import VariationalELBO
 
@@ -62,6 +62,7 @@ class SparseGaussianProcess:
             # BoTorch warns that minibatches would refit a learnable input transform: these bounds
             # are fixed and every step sees the full batch
             warnings.simplefilter("ignore", UserInputWarning)
+            warnings.simplefilter("ignore", InputDataWarning)  # it asks for std with ddof=1
             model = SingleTaskVariationalGP(train_x, train_y,
                                             inducing_points=min(self.inducing_points, len(train_x)),
                                             input_transform=Normalize(train_x.shape[-1], bounds=self.bounds))
@@ -84,7 +85,7 @@ class SparseGaussianProcess:
     @property
     def noise_variance(self) -> float:
         """The learnt observation noise, in standardised target units."""
-        return float(self._fitted().likelihood.noise)
+        return float(self._fitted().likelihood.noise.detach())
 
     def standardised(self, y: np.ndarray) -> np.ndarray:
         """Targets in the units the GP models (its posterior's units)."""

@@ -12,10 +12,13 @@ Sec. 4.4.4; the protocol of D-VAE and Kusner et al.'s grammar VAE).
 Kriging believer with a variational GP: refitting the GP on believed labels 49 times per batch
 would cost 49 fits (and, refitted by Adam, move its hyperparameters, which the believer keeps).
 Instead the fitted GP's posterior, itself a Gaussian process, is conditioned exactly on the believed
-observations with the learnt noise: a label equal to the predictive mean leaves the mean
-everywhere unchanged and only shrinks the variance near the chosen points (a Schur complement of
-the joint posterior covariance), and the incumbent becomes the best of the incumbent and the
-believed labels. That is what believing the mean does to any GP with fixed hyperparameters, at the
+observations, as exact (noise-free) ones as in Ginsbourger et al.'s kriging believer: a label
+equal to the predictive mean leaves the mean everywhere unchanged and only removes the variance
+at the chosen points and shrinks it near them (a Schur complement of the joint posterior
+covariance), and the incumbent becomes the best of the incumbent and the believed labels.
+Believing the labels with the GP's learnt noise instead failed: near a peak the learnt noise is
+large, a believed label there barely lowers the variance, and the whole batch piled up at one
+point (three points within 0.001 of each other on a one-dimensional bump). That is what believing the mean does to any GP with fixed hyperparameters, at the
 cost of one joint posterior per acquisition evaluation. BoTorch's fantasy models cannot do this
 for a variational GP (``condition_on_observations`` needs an exact GP), and its MC ``qEI`` with
 pending points integrates over the pending labels instead of believing their mean.
@@ -72,17 +75,18 @@ from nasgen.utils import torch_generator
 log = logging.getLogger(__name__)
 
 STALL_BATCHES = 5  # with iterations=null: batches in a row without a paid query before giving up
-CODING_BATCH = 1024  # architectures encoded / latent points decoded per generator call
+CODING_BATCH = 1024
+BELIEF_JITTER = 1e-6  # added to the believed points' covariance: they are exact, but may lie close together  # architectures encoded / latent points decoded per generator call
 
 
 class KrigingBelieverEI(LogExpectedImprovement):
     """Log expected improvement of a GP whose posterior is conditioned on ``pending`` points
-    labelled with their predictive mean (the kriging believer), with observation noise
-    ``noise`` (in the GP's units). Without pending points: BoTorch's log EI."""
+    observed exactly at their predictive mean (the kriging believer). Without pending points:
+    BoTorch's log EI."""
 
-    def __init__(self, model, best_f: float, pending: torch.Tensor | None, noise: float) -> None:
+    def __init__(self, model, best_f: float, pending: torch.Tensor | None) -> None:
         super().__init__(model, best_f=best_f)
-        self.pending, self.noise = pending, noise
+        self.pending = pending
 
     def _mean_and_sigma(self, X: torch.Tensor, compute_sigma: bool = True,
                         min_var: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -102,7 +106,7 @@ class KrigingBelieverEI(LogExpectedImprovement):
         variance = covariance.diagonal()[:n]
         if len(pending):
             cross = covariance[:n, n:].to_dense()
-            believed = covariance[n:, n:].to_dense() + self.noise * torch.eye(len(pending), dtype=cross.dtype)
+            believed = covariance[n:, n:].to_dense() + BELIEF_JITTER * torch.eye(len(pending), dtype=cross.dtype)
             variance = variance - (cross * torch.linalg.solve(believed, cross.T).T).sum(-1)
         return mean, variance.clamp_min(min_var).sqrt().view(*X.shape[:-2], 1)
 
@@ -121,7 +125,7 @@ def kriging_believer_batch(gp: SparseGaussianProcess, latents: np.ndarray, size:
     chosen: list[torch.Tensor] = []
     for _ in range(size):
         pending = torch.stack(chosen) if chosen else None
-        acquisition = KrigingBelieverEI(gp.model, best, pending, gp.noise_variance)
+        acquisition = KrigingBelieverEI(gp.model, best, pending)
         point, _ = optimize_acqf(acquisition, bounds=bounds, q=1, num_restarts=restarts, raw_samples=raw_samples,
                                  options={"seed": int(rng.integers(2**31)), "maxiter": maxiter})
         point = point.detach().reshape(-1)
