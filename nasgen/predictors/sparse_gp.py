@@ -18,8 +18,8 @@ import warnings
 
 import numpy as np
 import torch
-from botorch.models import SingleTaskVariationalGP
 from botorch.exceptions.warnings import InputDataWarning, UserInputWarning
+from botorch.models import SingleTaskVariationalGP
 from botorch.models.transforms.input import Normalize
 from gpytorch.mlls import VariationalELBO
 

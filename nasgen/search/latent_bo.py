@@ -18,8 +18,8 @@ at the chosen points and shrinks it near them (a Schur complement of the joint p
 covariance), and the incumbent becomes the best of the incumbent and the believed labels.
 Believing the labels with the GP's learnt noise instead failed: near a peak the learnt noise is
 large, a believed label there barely lowers the variance, and the whole batch piled up at one
-point (three points within 0.001 of each other on a one-dimensional bump). That is what believing the mean does to any GP with fixed hyperparameters, at the
-cost of one joint posterior per acquisition evaluation. BoTorch's fantasy models cannot do this
+point (three points within 0.001 of each other on a one-dimensional bump). The cost: one joint
+posterior (candidates and chosen points) per acquisition evaluation. BoTorch's fantasy models cannot do this
 for a variational GP (``condition_on_observations`` needs an exact GP), and its MC ``qEI`` with
 pending points integrates over the pending labels instead of believing their mean.
 
@@ -75,8 +75,8 @@ from nasgen.utils import torch_generator
 log = logging.getLogger(__name__)
 
 STALL_BATCHES = 5  # with iterations=null: batches in a row without a paid query before giving up
-CODING_BATCH = 1024
-BELIEF_JITTER = 1e-6  # added to the believed points' covariance: they are exact, but may lie close together  # architectures encoded / latent points decoded per generator call
+CODING_BATCH = 1024  # architectures encoded / latent points decoded per generator call
+BELIEF_JITTER = 1e-6  # added to the believed points' covariance: they are exact, but may lie close together
 
 
 class KrigingBelieverEI(LogExpectedImprovement):
