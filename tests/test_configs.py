@@ -49,7 +49,7 @@ def on_partial_table(experiment: str) -> bool:
 EXPERIMENTS = options("experiment")
 # Searches that need a cost (a second objective, or Joint=1's cost ranking) and those that refuse one.
 NEEDS_COST = {"nsga2", "ag_net_hw_joint"}
-REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space"}
+REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space", "latent_bo", "latent_bo192"}
 CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
 # Experiments on user-supplied data (the full NB101 table is not here) are composed on the real
 # partial table that is: NASLib's labelled NB101 cells, searched on validation accuracy only.
@@ -70,6 +70,23 @@ def prepared(cfg: DictConfig):
         if HAS_SHARED:
             raise
         pytest.skip(f"needs the shared benchmark data: {str(exc).splitlines()[0]}")
+
+
+# Searches that need a generator with an encoder (generator=svge), and the experiments running one.
+NEEDS_ENCODER = {"latent_bo", "latent_bo192"}
+
+
+def option_of(experiment: str, target: str, group: str, option: str) -> str | None:
+    """The ``target`` group's option that ``experiment`` composed with ``group=option`` uses
+    (through the experiments it extends); None where no experiment names one."""
+    if group == target:
+        return option
+    for entry in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml").get("defaults", []):
+        if isinstance(entry, DictConfig) and f"override /{target}" in entry:
+            return entry[f"override /{target}"]
+        if isinstance(entry, str) and entry != "_self_":
+            return option_of(entry, target, group, option)
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +187,9 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
         return "cost constraints"
     if constrained and group == "variant" and option in ("ag_net_oracle", "ag_net_xgb", "ag_net_xgb_ranking"):
         return "differentiable predictors"
+    if option_of(experiment, "search", group, option) in NEEDS_ENCODER and not is_study(experiment) and \
+            not (option_of(experiment, "generator", group, option) or "ag_net").startswith("svge"):
+        return "use generator=svge"
     return None
 
 
