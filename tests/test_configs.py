@@ -35,8 +35,15 @@ def options(group: str) -> list[str]:
 
 def is_study(experiment: str) -> bool:
     """Whether an experiment runs a study (configs/study/) instead of a search."""
-    return any("/study:" in str(entry) for entry in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
-               .get("defaults", []))
+    # an entry `- override /study: name` loads as the mapping {"override /study": "name"}
+    return any(key.split()[-1] == "/study" for entry in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
+               .get("defaults", []) if isinstance(entry, DictConfig) for key in entry)
+
+
+def on_partial_table(experiment: str) -> bool:
+    """Composed on NASLib's partial NB101 table: by USER_DATA's overrides, or by the experiment itself."""
+    benchmark = OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml").get("benchmark") or {}
+    return experiment in USER_DATA or benchmark.get("source") == "naslib_zc"
 
 
 EXPERIMENTS = options("experiment")
@@ -133,6 +140,9 @@ def test_every_experiment_builds_as_it_is(outcome, experiment: str):
 def expected_refusal(experiment: str, group: str, option: str) -> str | None:
     """The part of the message that must refuse this combination, None if it must build."""
     constrained = experiment in CONSTRAINED
+    if on_partial_table(experiment) and group == "variant" and \
+            OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("budget", 0) > PARTIAL_TABLE_CELLS:
+        return "architectures the nb101 table holds"  # the budget is checked before anything else
     if is_study(experiment) and group in ("search", "variant", "evaluation"):
         return "does not search"
     if group == "study" and not is_study(experiment):
@@ -146,9 +156,6 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
         return "cost constraints"
     if constrained and group == "variant" and option in ("ag_net_oracle", "ag_net_xgb", "ag_net_xgb_ranking"):
         return "differentiable predictors"
-    if experiment in USER_DATA and group == "variant" and \
-            OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("budget", 0) > PARTIAL_TABLE_CELLS:
-        return "architectures the nb101 table holds"
     return None
 
 

@@ -12,12 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.stats import spearmanr
 
-from nasgen.generators import EncodingGenerator, SelfTrainingGenerator, SVGeGenerator, graph_targets
+from nasgen.errors import ConfigError
+from nasgen.generators import AGNetGenerator, EncodingGenerator, SelfTrainingGenerator, SVGeGenerator, graph_targets
 from nasgen.generators.pretrain import CHECKPOINT_SUFFIX, PretrainConfig, pretrain
 from nasgen.generators.svge import cell_lengths, reverse_graphs
 from nasgen.generators.vae_training import train_vae
+from nasgen.predictors.svge import SVGePredictor
 from nasgen.spaces import NB101Space
+from nasgen.spaces.nb201 import OPS as NB201_OPS
 from nasgen.spaces.nb201 import NB201Space
 from nasgen.studies.generator_abilities import isomorphic_relabellings
 
@@ -194,3 +198,23 @@ def test_abilities_and_isomorphism_studies_run_from_the_command_line(shared_benc
     assert iso.returncode == 0, iso.stderr[-3000:]
     found = json.loads((tmp_path / "iso" / "results.json").read_text())["isomorphism"]
     assert found["nodes"] == 7 and found["pairs"] == 500 and found["cells"] > 10 and found["share"] == 1.0
+
+
+def test_svge_predictor_learns_a_graph_property_through_the_pretrained_vae(isolated_cache: Path):
+    """The joint VAE + MLP regressor ranks unseen cells by their number of 3x3 convolutions
+    (a property of the graph alone: this checks the plumbing, not benchmark accuracy)."""
+    def vae(graph):
+        return SVGeGenerator(graph, epochs=1, batch_size=64, train_fraction=0.005, **SMALL)
+
+    archs = NB201.sample(160, np.random.default_rng(5))
+    convs = np.array([sum(op == NB201_OPS.index("nor_conv_3x3") for op in a) for a in archs], dtype=float)
+    predictor = SVGePredictor(NB201.graph, space=NB201, vae=vae, epochs=25, lr=3e-3)
+    predictor.fit(NB201.encode(archs[:96]), convs[:96], generator=torch.Generator().manual_seed(0))
+    assert predictor.vae_record["source"] == "trained"
+    predicted = predictor.predict(NB201.encode(archs[96:]))
+    assert spearmanr(predicted, convs[96:])[0] > 0.5
+
+
+def test_svge_predictor_refuses_a_generator_without_encoder():
+    with pytest.raises(ConfigError, match="needs a VAE generator"):
+        SVGePredictor(NB201.graph, space=NB201, vae=AGNetGenerator)
