@@ -64,6 +64,8 @@ def train_vae(model: SelfTrainingGenerator, space: SearchSpace, archs: Sequence[
         progress = {"epoch": epoch + 1, "loss_curve": progress["loss_curve"] + [epoch_loss],
                     "seconds": progress["seconds"] + time.perf_counter() - started}
         bar.set_postfix(loss=f"{epoch_loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.0e}")
+        log.info("%s epoch %d/%d: loss %.3f, lr %.0e, %.0f s", type(model).__name__, epoch + 1, settings["epochs"],
+                 epoch_loss, optimizer.param_groups[0]["lr"], time.perf_counter() - started)
         if checkpoint is not None:
             _save(checkpoint, model, optimizer, scheduler, progress)
     model.eval()
