@@ -173,6 +173,8 @@ class ExpandableSpace(Protocol):
     does not cover (NB101: 8-node cells, the zero-shot extrapolation of SVGe, thesis Table 4.4).
     Models that read graphs of any size (message passing) can rank the grown architectures."""
 
+    max_edges: int | None  # the space's edge limit (NB101: 9), which expansions may exceed
+
     def expanded_space(self) -> SearchSpace:
         """The space of this space's architectures and of their one-node expansions (its graph
         view has one node more; this space's architectures encode in it padded)."""

@@ -42,8 +42,6 @@ from nasgen.studies.labelled import fit_predict, labelled_archs, real_nodes, req
 THESIS_COUNT = 1384
 THESIS_ROWS = (("NB101 7 nodes, oracle (best validation)", 95.15, 94.09),
                ("NB101 8 nodes, SVGe top 5 trained on CIFAR-10", 95.18, 94.92))
-# NB101's edge limit, for the count of expansions a benchmark-sized cell limit would keep.
-BENCHMARK_EDGE_LIMIT = 9
 
 
 class ExtrapolationStudy:
@@ -111,18 +109,20 @@ class ExtrapolationStudy:
         counts = {}
         for rule in self.rules:
             cells = space.expansions(start, rule)
-            counts[rule] = {"cells": len(cells),
-                            f"within_{BENCHMARK_EDGE_LIMIT}_edges": sum(_edges(grown, c) <= BENCHMARK_EDGE_LIMIT
-                                                                        for c in cells)}
+            counts[rule] = {"cells": len(cells), "within_edge_limit": sum(
+                space.max_edges is None or _edges(grown, c) <= space.max_edges for c in cells)}
             for cell in cells:
                 key = grown.key(cell)
                 candidates.setdefault(key, cell)
                 rules_of.setdefault(key, []).append(rule)
         cells = list(candidates.values())
         x_train, x_cells = grown.encode(archs), grown.encode([*cells, start])
-        predictions = np.array([context.trials.trial(
-            f"predict-seed={seed}", lambda: fit_predict(self.make_predictor, grown.graph, x_train, values, x_cells, seed))
-            for seed in self.seeds])
+
+        def predicted(seed: int) -> list[float]:
+            return fit_predict(self.make_predictor, grown.graph, x_train, values, x_cells, seed)
+
+        predictions = np.array([context.trials.trial(f"predict-seed={seed}", lambda s=seed: predicted(s))
+                                for seed in self.seeds])
         mean, std = predictions.mean(0), predictions.std(0)
         order = np.argsort(-mean[:-1] if objective.maximize else mean[:-1], kind="stable")
         rows = [{"rank": rank + 1, "arch": grown.to_str(cells[i]), "rules": "+".join(rules_of[grown.key(cells[i])]),
@@ -143,7 +143,7 @@ class ExtrapolationStudy:
 
     def _write(self, context: StudyContext, summary: dict, rows: list[dict], values: np.ndarray):
         metric = summary["metric"]
-        count_rows = [[rule, str(c["cells"]), str(c[f"within_{BENCHMARK_EDGE_LIMIT}_edges"])]
+        count_rows = [[rule, str(c["cells"]), str(c["within_edge_limit"])]
                       for rule, c in summary["counts"].items()]
         count_rows += [["union of the rules", str(summary["union"]), "-"],
                        ["thesis (authors' script: 384 by `ends` + 1,000 random 8-node graphs)",
@@ -154,11 +154,14 @@ class ExtrapolationStudy:
         text = (f"# Extrapolation to one node more (thesis Table 4.4 protocol)\n\n"
                 f"**No ground truth offline**: the expanded cells are in no table (the thesis trained its top 5 "
                 f"on CIFAR-10 from scratch); the values below are predictions of {metric}.\n\n"
-                f"Start cell: `{summary['start']}` ({metric}: {start_true}, predicted {summary['start_predicted']:.2f}); "
+                f"Start cell: `{summary['start']}` ({metric}: {start_true}, "
+                f"predicted {summary['start_predicted']:.2f}); "
                 f"predictor trained on {summary['labelled_train_cells']} labelled cells (one per isomorphism class; "
                 f"best label {np.max(values):.2f}), seeds {summary['seeds']}.\n\n"
                 f"## Expansions counted\n\n"
-                + _markdown(["rule", "distinct cells", f"of them with <= {BENCHMARK_EDGE_LIMIT} edges"], count_rows)
+                + _markdown(["rule", "distinct cells",
+                             f"of them within {context.space.name}'s edge limit ({context.space.max_edges})"],
+                            count_rows)
                 + f"\n\n## Top {self.top} by mean prediction\n\n"
                 + _markdown(["rank", "cell", "rule", "edges", f"predicted {metric}"], top_rows)
                 + "\n\n## Thesis (CIFAR-10 training of the top 5; not reproducible offline)\n\n"

@@ -162,7 +162,8 @@ class LatentWalkStudy:
         g, w = grid["summary"], walk["edits_summary"]
         text = (f"# Latent walks (thesis Figures 4.2 and 4.3)\n\n"
                 f"PCA of the latent means of {above} labelled cells with {metric} beyond {self.threshold} "
-                f"(explained variance of PC1/PC2: {g['explained_variance'][0]:.2f} / {g['explained_variance'][1]:.2f}); "
+                f"(explained variance of PC1/PC2: {g['explained_variance'][0]:.2f} / "
+                f"{g['explained_variance'][1]:.2f}); "
                 f"grid [-{self.grid_range}, {self.grid_range}]^2 of {self.grid_points} x {self.grid_points} points, "
                 f"deterministic decoding.\n\n"
                 + _markdown(["grid points", "valid decodes", "distinct cells", "value from table", "value predicted"],
@@ -223,4 +224,5 @@ def _edits(space: SearchSpace, first: Arch | None, second: Arch | None) -> int |
     if space.key(first) == space.key(second):
         return 0
     (types_a, adjacency_a), (types_b, adjacency_b) = space.to_graph(first), space.to_graph(second)
-    return int(np.sum(np.asarray(types_a) != np.asarray(types_b)) + np.sum(np.asarray(adjacency_a) != np.asarray(adjacency_b)))
+    return int(np.sum(np.asarray(types_a) != np.asarray(types_b))
+               + np.sum(np.asarray(adjacency_a) != np.asarray(adjacency_b)))
