@@ -222,9 +222,11 @@ class SVGeGenerator(nn.Module):
         return self.encoder(node_features, adjacency, cell_lengths(node_features.argmax(-1), self.graph))
 
     def encode_distribution(self, node_types: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of ``q(z | G)`` for graphs in the layout of :func:`graph_targets`."""
+        """Mean and log-variance of ``q(z | G)`` for graphs in the layout of :func:`graph_targets`.
+        The message passing reads graphs of any size: graphs with more nodes than the space's
+        (NB101 cells grown to 8 nodes, thesis Table 4.4) encode in a layout of their own size."""
         features = F.one_hot(node_types, self.graph.num_types).float()
-        return self.encoder(features, dense_adjacency(edges, self.graph.max_nodes),
+        return self.encoder(features, dense_adjacency(edges, node_types.shape[1]),
                             cell_lengths(node_types, self.graph))
 
     def encode(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:

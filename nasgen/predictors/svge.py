@@ -30,20 +30,25 @@ class SVGePredictor:
     """Joint VAE + MLP regressor (module docstring).
 
     Args:
-        graph: the space's graph shape, as predictor factories are called (checked against
-            ``space``); any other first argument is ignored.
+        graph: the graph shape of the vectors it reads, as predictor factories are called: the
+            space's, or a larger one of the same node types (the one-node expansions of an
+            :class:`~nasgen.spaces.base.ExpandableSpace`: the encoder reads graphs of any size;
+            the cells it trains on must fit the space's); ``None``: the space's.
         space: the search space the VAE is pretrained on (``${search_space}`` in the config).
         vae: factory of the VAE (``${generator}``: generator=svge or svge_cpu).
         pretrain_seed: seed of the pretrained VAE (shared by every fit and search seed).
         hidden, beta, epochs, lr, batch_size: the regressor and the joint training (Table B.3).
     """
 
-    def __init__(self, graph: "GraphSpec | int | None" = None, *, space: SearchSpace,
+    def __init__(self, graph: GraphSpec | None = None, *, space: SearchSpace,
                  vae: Callable[[GraphSpec], nn.Module], pretrain_seed: int = 0, hidden: Sequence[int] = (28, 14, 7),
                  beta: float = 0.1, epochs: int = 100, lr: float = 1e-3, batch_size: int = 32,
                  device: str = "cpu") -> None:
-        if isinstance(graph, GraphSpec) and graph != space.graph:
-            raise ConfigError(f"predictor=svge: the predictor's graph is not that of {space.name}")
+        graph = graph or space.graph
+        if (graph.node_types, graph.cells) != (space.graph.node_types, space.graph.cells) or \
+                graph.max_nodes < space.graph.max_nodes:
+            raise ConfigError(f"predictor=svge reads graphs of {space.name} (or of its expansions to more nodes), "
+                              f"not graphs of types {graph.node_types} with {graph.max_nodes} nodes")
         if space.graph.cells > 1:
             raise ConfigError(f"predictor=svge encodes one-cell graphs; {space.name} has {space.graph.cells} cells")
         probe = vae(space.graph)
@@ -52,7 +57,7 @@ class SVGePredictor:
                               f"{type(probe).__name__}")
         if not 0 <= beta <= 1:
             raise ConfigError(f"predictor.beta must be in [0, 1], got {beta}")
-        self.space, self.make_vae, self.pretrain_seed = space, vae, pretrain_seed
+        self.graph, self.space, self.make_vae, self.pretrain_seed = graph, space, vae, pretrain_seed
         self.hidden, self.beta, self.epochs, self.lr, self.batch_size = tuple(hidden), beta, epochs, lr, batch_size
         self.device = device
         self.vae: nn.Module | None = None
@@ -60,24 +65,29 @@ class SVGePredictor:
         self.target_mean, self.target_scale = 0.0, 1.0
         self.vae_record: dict | None = None
 
-    def _graphs(self, x: "np.ndarray | torch.Tensor") -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat graph vectors -> node types ``[B, N]`` and upper-triangular edges ``[B, E]``."""
-        graph = self.space.graph
-        features, adjacency = unflatten(torch.as_tensor(x, dtype=torch.float32), graph)
-        rows, cols = torch.triu_indices(graph.max_nodes, graph.max_nodes, offset=1)
-        return features.argmax(-1).to(self.device), adjacency[:, rows, cols].to(self.device)
+    def _graphs(self, x: "np.ndarray | torch.Tensor", nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat graph vectors of :attr:`graph` -> node types ``[B, nodes]`` and upper-triangular
+        edges, the graphs cut to their first ``nodes`` nodes (refused where that cuts a real node)."""
+        features, adjacency = unflatten(torch.as_tensor(x, dtype=torch.float32), self.graph)
+        types = features.argmax(-1)
+        if nodes < self.graph.max_nodes and (adjacency[:, nodes:].any() or adjacency[:, :, nodes:].any()
+                                             or (types[:, nodes:] != self.space.graph.pad_type).any()):
+            raise DataError(f"predictor=svge trains on cells of {self.space.name} (up to {nodes} nodes); "
+                            "got larger ones")
+        rows, cols = torch.triu_indices(nodes, nodes, offset=1)
+        return types[:, :nodes].to(self.device), adjacency[:, :nodes, :nodes][:, rows, cols].to(self.device)
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
             generator: torch.Generator | None = None) -> None:
-        if x.shape[1] != self.space.graph.vector_dim:
-            raise DataError(f"predictor=svge reads flat graph vectors of {self.space.graph.vector_dim} values, got "
+        if x.shape[1] != self.graph.vector_dim:
+            raise DataError(f"predictor=svge reads flat graph vectors of {self.graph.vector_dim} values, got "
                             f"{x.shape[1]}: use the space's graph encoding")
         data = torch_fit_data(type(self).__name__, x, y, weights, generator)
         self.vae, self.vae_record = pretrain(self.make_vae, self.space, PretrainConfig(seed=self.pretrain_seed),
                                              self.device)
         self.regressor = mlp([self.vae.latent_dim, *self.hidden, 1]).to(self.device)
         self.target_mean, self.target_scale = data.mean, data.scale
-        types, edges = self._graphs(data.inputs)
+        types, edges = self._graphs(data.inputs, self.space.graph.max_nodes)  # the VAE's own layout
         targets = data.targets.to(self.device)
         self.vae.train()
         self.regressor.train()
@@ -96,7 +106,7 @@ class SVGePredictor:
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.regressor is None:
             raise DataError("SVGePredictor.predict called before fit")
-        types, edges = self._graphs(x)
+        types, edges = self._graphs(x, self.graph.max_nodes)
         output = torch.cat([self.regressor(self.vae.encode(t, e)).squeeze(-1)
                             for t, e in zip(types.split(4096), edges.split(4096))])
         return output.cpu().numpy().astype(np.float64) * self.target_scale + self.target_mean
