@@ -3,6 +3,7 @@ partial sweeps, and generator caching under concurrent jobs."""
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from nasgen.generators import AGNetGenerator
 from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.reporting.report import _final_budget
 from nasgen.spaces import NB201Space
 
 
@@ -148,3 +150,10 @@ def test_robustness_table_averages_the_suite_summaries():
     header, rows = robustness_table([run(0.9, 0.6), run(0.8, 0.4)])
     assert header[:5] == ["dataset", "method", "runs", "clean", "fgsm @eps=1"]
     assert rows == [["digits", "ag_net", "2", "85.00 ± 5.00", "50.00 ± 10.00", "50.00 ± 0.00", "2 ± 0", "1 ± 0"]]
+
+
+def test_a_run_that_completed_below_its_budget_is_reported_where_it_ended(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"status": "complete", "queries": 1136}))
+    assert _final_budget(tmp_path, 1500) == 1136
+    (tmp_path / "results.json").write_text(json.dumps({"status": "interrupted", "queries": 700}))
+    assert _final_budget(tmp_path, 1500) == 1500  # a killed run is still headed for its budget

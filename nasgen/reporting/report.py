@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -89,6 +90,18 @@ def _benchmark_label(benchmark: "DictConfig") -> str:
     return f"{label}/{benchmark.source}" if benchmark.get("source") else label
 
 
+def _final_budget(run_dir: Path, budget: int | None) -> int | None:
+    """The run's budget, or the queries it paid when it completed with fewer (a search that ran
+    out of new architectures, e.g. latent BO whose batches decode to queried cells): the table then
+    has a column where the run ended instead of one it never reaches."""
+    results = run_dir / "results.json"
+    if budget is None or not results.is_file():
+        return budget
+    summary = json.loads(results.read_text())
+    complete = summary.get("status") == "complete" and isinstance(summary.get("queries"), int)
+    return min(budget, summary["queries"]) if complete else budget
+
+
 def _load_run(history: Path) -> Run | None:
     run_dir = history.parent
     config_file, hydra_file = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
@@ -111,7 +124,7 @@ def _load_run(history: Path) -> Run | None:
         rows = list(csv.DictReader(f))
     run = Run(run_dir, method, " ".join([method, *extra]), dataset, objective["search_metric"],
               objective["report_metric"], bool(objective.get("maximize", True)), seed=config.get("seed"),
-              budget=config.get("budget"),
+              budget=_final_budget(run_dir, config.get("budget")),
               report_at=tuple(OmegaConf.select(config, "evaluation.summary.report_at", default=None) or ()))
     run.searched = np.array([float(r[run.search_metric]) for r in rows])
     run.reported = np.array([float(r[run.report_metric]) for r in rows])
