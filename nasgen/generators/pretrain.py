@@ -124,12 +124,22 @@ def generator_stem(space: SearchSpace, generator: torch.nn.Module, config: Pretr
     return f"{type(generator).__name__}-{space.name}-seed{config.seed}-{digest}"
 
 
+def built_generator(factory: Callable[[GraphSpec], torch.nn.Module], graph: GraphSpec) -> torch.nn.Module:
+    """``factory(graph)``; settings of another generator left in the config (an experiment's
+    ``generator.batch_size`` for SVGe, composed with ``generator=ag_net``) refused in one line."""
+    try:
+        return factory(graph)
+    except TypeError as exc:
+        raise ConfigError(f"the generator does not take the settings given to it ({exc}); drop them or choose "
+                          "the generator they belong to") from None
+
+
 def initial_generator(factory: Callable[[GraphSpec], torch.nn.Module], space: SearchSpace, config: PretrainConfig,
                       device: "str | torch.device" = "cpu") -> torch.nn.Module:
     """The untrained generator, initialised from ``pretrain.seed`` (the caller's torch RNG is untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return factory(space.graph).to(device)
+        return built_generator(factory, space.graph).to(device)
 
 
 def shipped_dir() -> Path:

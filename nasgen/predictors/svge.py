@@ -19,7 +19,7 @@ from torch import nn
 
 from nasgen.errors import ConfigError, DataError
 from nasgen.generators.base import EncodingGenerator, SelfTrainingGenerator
-from nasgen.generators.pretrain import PretrainConfig, pretrain
+from nasgen.generators.pretrain import PretrainConfig, built_generator, pretrain
 from nasgen.models.gnn import mlp
 from nasgen.models.message_passing import unflatten
 from nasgen.predictors.training import torch_fit_data, train_weighted
@@ -51,7 +51,7 @@ class SVGePredictor:
                               f"not graphs of types {graph.node_types} with {graph.max_nodes} nodes")
         if space.graph.cells > 1:
             raise ConfigError(f"predictor=svge encodes one-cell graphs; {space.name} has {space.graph.cells} cells")
-        probe = vae(space.graph)
+        probe = built_generator(vae, space.graph)
         if not (isinstance(probe, EncodingGenerator) and isinstance(probe, SelfTrainingGenerator)):
             raise ConfigError(f"predictor=svge needs a VAE generator (generator=svge or svge_cpu), not "
                               f"{type(probe).__name__}")

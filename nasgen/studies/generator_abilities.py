@@ -39,7 +39,7 @@ from nasgen.errors import ConfigError  # noqa: E402
 from nasgen.evaluation.generator_quality import generation_metrics  # noqa: E402
 from nasgen.evaluation.predictor_quality import write_csv  # noqa: E402
 from nasgen.generators.base import EncodingGenerator, SelfTrainingGenerator, graph_targets  # noqa: E402
-from nasgen.generators.pretrain import PretrainConfig, pretrain  # noqa: E402
+from nasgen.generators.pretrain import PretrainConfig, built_generator, pretrain  # noqa: E402
 from nasgen.generators.svge import cell_lengths  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
@@ -73,10 +73,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def _require_vae(factory: Callable[[GraphSpec], nn.Module], space: SearchSpace, study: str) -> None:
-    try:
-        generator = factory(space.graph)
-    except TypeError as exc:  # settings of another generator left in the config (generator.batch_size)
-        raise ConfigError(f"{study}: the generator does not take the settings given to it ({exc})") from None
+    generator = built_generator(factory, space.graph)
     if not (isinstance(generator, EncodingGenerator) and isinstance(generator, SelfTrainingGenerator)):
         raise ConfigError(f"{study} needs a generator with an encoder that trains itself (generator=svge), "
                           f"not {type(generator).__name__}")

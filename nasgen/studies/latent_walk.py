@@ -30,7 +30,7 @@ from nasgen.benchmarks.base import Benchmark  # noqa: E402
 from nasgen.errors import ConfigError  # noqa: E402
 from nasgen.evaluation.predictor_quality import write_csv  # noqa: E402
 from nasgen.generators.base import EncodingGenerator, graph_targets  # noqa: E402
-from nasgen.generators.pretrain import PretrainConfig, pretrain  # noqa: E402
+from nasgen.generators.pretrain import PretrainConfig, built_generator, pretrain  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.predictors.base import Predictor  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
@@ -69,7 +69,7 @@ class LatentWalkStudy:
 
     def check(self, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> None:
         require_table(benchmark, "latent_walk")
-        if not isinstance(self.make_generator(space.graph), EncodingGenerator):
+        if not isinstance(built_generator(self.make_generator, space.graph), EncodingGenerator):
             raise ConfigError("study latent_walk walks an encoder's latent space: choose a generator with an "
                               "encoder (generator=svge)")
         if self.walk_start is not None:
