@@ -51,12 +51,17 @@ class TwoSidedMessagePassing(nn.Module):
 
 
 class GatedSum(nn.Module):
-    """Graph readout ``sum_v fc(h_v) * sigmoid(gate(h_v))``."""
+    """Graph readout ``sum_v fc(h_v) * sigmoid(gate(h_v))`` over the node axis of dense ``[B, N, D]`` states."""
 
     def __init__(self, dim: int, out_dim: int) -> None:
         super().__init__()
         self.value = nn.Linear(dim, out_dim)
         self.gate = nn.Linear(dim, out_dim)
 
+    def terms(self, h: torch.Tensor) -> torch.Tensor:
+        """Each node's summand ``fc(h_v) * sigmoid(fc_gate(h_v))`` (a decoder that adds nodes one
+        by one adds their terms up itself)."""
+        return self.value(h) * torch.sigmoid(self.gate(h))
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return (self.value(h) * torch.sigmoid(self.gate(h))).sum(dim=1)
+        return self.terms(h).sum(dim=1)

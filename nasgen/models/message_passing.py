@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import MessagePassing, global_add_pool
 
+from nasgen.models.gnn import GatedSum
 from nasgen.spaces.base import GraphSpec
 
 
@@ -146,18 +147,8 @@ class DirectedGRURound(nn.Module):
         return self.update((weights.unsqueeze(-1) * self.messages.fc(pairs)).sum(1), h_new)
 
 
-class GatedSumPool(nn.Module):
-    """Graph readout ``h_G = sum_v fc(h_v) * sigmoid(fc_gate(h_v))`` over each graph's nodes."""
-
-    def __init__(self, dim: int, out_dim: int) -> None:
-        super().__init__()
-        self.value = nn.Linear(dim, out_dim)
-        self.gate = nn.Linear(dim, out_dim)
-
-    def terms(self, h: torch.Tensor) -> torch.Tensor:
-        """Each node's summand ``fc(h_v) * sigmoid(fc_gate(h_v))`` (a decoder that adds nodes one
-        by one adds their terms up itself)."""
-        return self.value(h) * torch.sigmoid(self.gate(h))
+class GatedSumPool(GatedSum):
+    """:class:`~nasgen.models.gnn.GatedSum` over each graph's nodes of a sparse batch."""
 
     def forward(self, h: torch.Tensor, graphs: SparseGraphs) -> torch.Tensor:
         return global_add_pool(self.terms(h), graphs.batch, size=graphs.num_graphs)

@@ -10,6 +10,7 @@ import torch
 from nasgen.benchmarks.base import Benchmark, TabularBenchmark
 from nasgen.errors import ConfigError
 from nasgen.evaluation.predictor_quality import split
+from nasgen.generators.svge import cell_lengths
 from nasgen.predictors.base import Predictor
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
@@ -35,9 +36,7 @@ def labelled_archs(space: SearchSpace, benchmark: Benchmark, metric: str, limit:
 def real_nodes(space: SearchSpace, arch: Arch) -> int:
     """Nodes of ``arch`` that are not padding: up to its first output node (graph view)."""
     types, _ = space.to_graph(arch)
-    graph = space.graph
-    outputs = np.flatnonzero(np.asarray(types)[graph.num_inputs:] == graph.output_type)
-    return graph.num_inputs + int(outputs[0]) + 1 if len(outputs) else graph.max_nodes
+    return int(cell_lengths(torch.as_tensor(np.asarray(types))[None], space.graph)[0])
 
 
 def fit_predict(make_predictor: Callable[[GraphSpec], Predictor], graph: GraphSpec, x_train: np.ndarray,
