@@ -76,9 +76,9 @@ def train_vae(model: SelfTrainingGenerator, space: SearchSpace, archs: Sequence[
         monitored = epoch_loss if validation is None else _reconstruction_loss(model, validation, batch_size, device)
         scheduler.step(monitored)
         progress = {"epoch": epoch + 1, "loss_curve": progress["loss_curve"] + [epoch_loss],
-                    "seconds": progress["seconds"] + time.perf_counter() - started}
+                    "seconds": progress["seconds"] + time.perf_counter() - started} | (
+            {} if validation is None else {"valid_curve": progress.get("valid_curve", []) + [monitored]})
         if validation is not None:
-            progress["valid_curve"] = progress.get("valid_curve", []) + [monitored]
             if monitored < best.get("loss", float("inf")):
                 best.update(loss=monitored, epoch=epoch + 1, weights=copy.deepcopy(model.state_dict()))
         bar.set_postfix(loss=f"{epoch_loss:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.0e}")
