@@ -197,6 +197,9 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * heads * head_dim)
         self.out = nn.Linear(heads * head_dim, d_model)
 
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, head_dim={self.head_dim}, dropout={self.dropout}"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, nodes, _ = x.shape
         q, k, v = self.qkv(x).view(batch, nodes, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
@@ -312,7 +315,9 @@ class INNGenerator(nn.Module):
         self.inn = invertible_network(self.latent_dim, self.inn_settings)
 
     def extra_repr(self) -> str:
-        return f"latent_dim={self.latent_dim}, eps_scale={self.encoder_settings.eps_scale}"
+        inn = self.inn_settings
+        return (f"latent_dim={self.latent_dim}, eps_scale={self.encoder_settings.eps_scale}, "
+                f"inn_clamp={inn.clamp} ({inn.clamp_activation})")
 
     # -- graph VAE ----------------------------------------------------------------
     def encode_distribution(self, node_types: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
