@@ -12,11 +12,22 @@ from hydra.utils import instantiate
 
 from nasgen.benchmarks.nb201 import NB201Benchmark
 from nasgen.errors import ConfigError
-from nasgen.generators import (EncodingGenerator, INNGenerator, PerformanceConditionedGenerator,
-                               SelfTrainingGenerator, graph_targets)
-from nasgen.generators.inn_training import (INNTrainer, LabelledSchedule, batch_rank_weights, joined,
-                                            labelled_set)
-from nasgen.generators.vae_training import _reconstruction_loss
+from nasgen.generators import (
+    EncodingGenerator,
+    INNGenerator,
+    PerformanceConditionedGenerator,
+    SelfTrainingGenerator,
+    graph_targets,
+)
+from nasgen.generators.inn_training import (
+    INNTrainer,
+    LabelledSchedule,
+    batch_rank_weights,
+    finetune_schedule,
+    joined,
+    labelled_set,
+)
+from nasgen.generators.vae_training import held_out_reconstruction_loss
 from nasgen.spaces import NB101Space
 from nasgen.spaces.nb201 import NB201Space
 
@@ -151,7 +162,7 @@ def test_pretraining_stops_early_on_the_validation_cells_and_keeps_the_best_epoc
     assert stats["best_valid_loss"] == min(stats["valid_curve"])
     valid = graph_targets(NB201, inn_model.validation_archs(NB201, 0))
     assert stats["valid_size"] == 1562
-    assert _reconstruction_loss(inn_model, valid, 64, "cpu") == pytest.approx(stats["best_valid_loss"])
+    assert held_out_reconstruction_loss(inn_model, valid, 64, "cpu") == pytest.approx(stats["best_valid_loss"])
     # an interrupted training (1 epoch) resumed from its checkpoint ends where the whole one did
     interrupted = tmp_path / "interrupted.pt"
     model(pretrain=schedule | {"epochs": 1}).fit(NB201, 0, train_archs=train_archs, checkpoint=interrupted)
@@ -165,6 +176,7 @@ def test_the_profile_sets_the_schedules(profile: str, pretrain_epochs: int, fine
     with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
         cfg = compose("config", ["generator=inn", f"profile={profile}"])
     inn_model = instantiate(cfg.generator)(NB201.graph)
-    assert inn_model.schedule.epochs == pretrain_epochs and inn_model.finetune.epochs == finetune_epochs
+    assert inn_model.schedule.epochs == pretrain_epochs
+    assert finetune_schedule(inn_model) == LabelledSchedule(epochs=finetune_epochs, plateau_patience=25, early_stop=50)
     assert inn_model.encoder_settings.mlp_hidden == (128, 128, 128, 128) and inn_model.loss_settings.w_kl == 0.16
     assert cfg.profile.name == profile

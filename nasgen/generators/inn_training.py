@@ -76,6 +76,13 @@ class LabelledSchedule:
     max_steps: int | None = None
 
 
+def finetune_schedule(model: INNGenerator) -> LabelledSchedule:
+    """The schedule of the labelled fine-tuning the generator's config names (``generator.finetune``)."""
+    settings = model.finetune
+    return LabelledSchedule(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                            plateau_patience=settings.plateau_patience, early_stop=settings.early_stop)
+
+
 def batch_rank_weights(y: torch.Tensor, k: float) -> torch.Tensor:
     """``1 / (k |B| + rank_i)``, ``rank_i`` = items of the batch ``y`` labelled strictly higher."""
     ranks = (y[None, :] > y[:, None]).sum(1)

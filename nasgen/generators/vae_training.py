@@ -73,7 +73,8 @@ def train_vae(model: SelfTrainingGenerator, space: SearchSpace, archs: Sequence[
                 optimizer.step()
                 total += loss.item() * len(chosen)
         epoch_loss = total / len(archs)
-        monitored = epoch_loss if validation is None else _reconstruction_loss(model, validation, batch_size, device)
+        monitored = epoch_loss if validation is None else \
+            held_out_reconstruction_loss(model, validation, batch_size, device)
         scheduler.step(monitored)
         progress = {"epoch": epoch + 1, "loss_curve": progress["loss_curve"] + [epoch_loss],
                     "seconds": progress["seconds"] + time.perf_counter() - started} | (
@@ -103,8 +104,8 @@ def train_vae(model: SelfTrainingGenerator, space: SearchSpace, archs: Sequence[
 
 
 @torch.no_grad()
-def _reconstruction_loss(model: SelfTrainingGenerator, cells: tuple[torch.Tensor, torch.Tensor], batch_size: int,
-                         device: "str | torch.device") -> float:
+def held_out_reconstruction_loss(model: SelfTrainingGenerator, cells: tuple[torch.Tensor, torch.Tensor],
+                                 batch_size: int, device: "str | torch.device") -> float:
     """Mean reconstruction loss (:meth:`GraphScores.reconstruction_loss`) of the validation
     cells, in evaluation mode, with the same reparameterisation noise every epoch."""
     model.eval()
