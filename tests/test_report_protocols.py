@@ -98,7 +98,8 @@ def test_reference_rows_sit_beside_their_dataset_in_their_query_column(tmp_path:
     assert ours["reported @190"] == "-"
     ag_net = [row for row in rows if row["method"] == "Chen 2023 Table 2: AG-Net [protocol unknown]"]
     assert len(ag_net) == 6  # 192 and 400 queries on three datasets
-    optimal = next(row for row in rows if row["method"] == "Chen 2023 Table 2: Optimal" and row["dataset"] == "cifar100")
+    optimal = next(row for row in rows
+                   if row["method"] == "Chen 2023 Table 2: Optimal" and row["dataset"] == "cifar100")
     assert optimal["searched @3"].startswith("74.39 [sic") and optimal["reported @500"] == "73.51"
     assert sum(row["method"] == "Chen 2023 Table 2: RS [protocol unknown]" for row in rows) == 3  # named twice, once
     assert "protocol unknown" in (tmp_path / "out" / "report.md").read_text()
