@@ -7,8 +7,8 @@ SHARED ?= ../shared/benchmarks
 install:  ## CPU torch first (never the multi-GB CUDA build), then nasgen with dev extras
 	$(PYTHON) -m pip install torch==2.13.0 && $(PYTHON) -m pip install -e ".[dev]"
 
-test:  ## the full default test suite (a few minutes on 2 cores)
-	$(PYTHON) -m pytest -q
+test:  ## the full default test suite, one pytest-xdist worker per core (a module's tests share one worker)
+	$(PYTHON) -m pytest -q -n auto --dist loadgroup
 
 smoke:  ## a complete tiny AG-Net search through the CLI
 	nasgen run experiment=smoke

@@ -7,8 +7,8 @@
                                      quickstart with seed 3; `experiment=NAME` replaces it and
                                      `experiment=none` leaves the bare config defaults
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
-    nasgen report PATH... [--out DIR] [--budgets N...]
-                                     table + curves of runs / sweeps (partial ones too)
+    nasgen report PATH... [--out DIR] [--budgets N...] [--reference NAME...]
+                                     tables + curves of runs / sweeps (partial ones too)
     nasgen data {list,import,verify} manage benchmark tables
 """
 from __future__ import annotations
@@ -89,18 +89,23 @@ def _experiment_of(run_dir: Path, overrides: list[str]) -> list[str]:
 def _report(args: list[str]) -> int:
     import argparse
 
+    from nasgen.reporting.references import REFERENCES
     from nasgen.reporting.report import write_report
 
     parser = argparse.ArgumentParser(prog="nasgen report", description="Summarise nasgen runs and sweeps: "
-                                     "mean ± std over seeds of the best architecture at given budgets, and "
-                                     "any-time curves. Works on running or interrupted sweeps.")
+                                     "mean ± std over seeds of the best architecture at given budgets, the "
+                                     "best value of each metric over all queried architectures, and any-time "
+                                     "curves. Works on running or interrupted sweeps.")
     parser.add_argument("paths", nargs="+", help="run directories or folders containing them (searched recursively)")
     parser.add_argument("--out", help="output folder (default: <first path>/report)")
     parser.add_argument("--budgets", type=int, nargs="+", help="query counts for the table (default: the runs' "
                         "evaluation.summary.report_at values and their budgets)")
+    parser.add_argument("--reference", nargs="+", action="extend", default=[], choices=sorted(REFERENCES),
+                        help="published rows beside the runs in the table of maxima over all queried architectures "
+                        "(chen_t2: the INN thesis' NB201 Table 2/7, chen_t4: its Table 4, chen_t5: its Tables 5/6)")
     parsed = parser.parse_args(args)
     out = Path(parsed.out) if parsed.out else Path(parsed.paths[0]) / "report"
-    print(write_report(parsed.paths, out, parsed.budgets))
+    print(write_report(parsed.paths, out, parsed.budgets, list(dict.fromkeys(parsed.reference))))
     print(f"\nwrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
     return 0
 

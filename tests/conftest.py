@@ -13,6 +13,19 @@ from nasgen.generators.pretrain import PretrainConfig
 # the tests that search with AG-Net never pretrain (tests/test_pretrain.py covers training itself).
 QUICK_PRETRAIN = PretrainConfig()
 
+# Under pytest-xdist (`make test`: -n auto) every worker is a process of its own: torch's default of
+# one thread per core in each of them would oversubscribe the cores, so each takes its share.
+torch.set_num_threads(max(1, torch.get_num_threads() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With ``--dist loadgroup`` a module's tests run on one worker, so its module-scoped fixtures
+    (sweeps, trained models, finished runs) are built once, not once per worker; a test may name
+    a group of its own (the composition grid groups by experiment) to spread a long module."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
 
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:

@@ -14,7 +14,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import matplotlib
 
@@ -25,7 +25,8 @@ import yaml  # noqa: E402
 
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
-from nasgen.reporting.results import focus_limits, padded, save_figure, settling_queries  # noqa: E402
+from nasgen.reporting.references import FOOTNOTE, REFERENCES  # noqa: E402
+from nasgen.reporting.results import focus_limits, padded, running_best, save_figure, settling_queries  # noqa: E402
 from nasgen.search.oracle import incumbent_positions  # noqa: E402
 
 if TYPE_CHECKING:
@@ -82,6 +83,13 @@ class Run:
         reached = np.maximum.accumulate(self.feasible())
         return (np.where(reached, self.searched[positions], np.nan),
                 np.where(reached, self.reported[positions], np.nan))
+
+    def running_maxima(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per query: the best searched value and, separately, the best reported value over the
+        (feasible) queries so far, usually of different architectures (the INN thesis' protocol)."""
+        feasible = self.feasible()
+        return (running_best(self.searched, feasible, self.maximize),
+                running_best(self.reported, feasible, self.maximize))
 
 
 def _benchmark_label(benchmark: "DictConfig") -> str:
@@ -177,11 +185,15 @@ def default_budgets(runs: Sequence[Run]) -> list[int]:
     return sorted({int(b) for run in runs for b in (*run.report_at, run.budget) if b is not None})
 
 
-def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[list[str]]]:
-    """Rows per (dataset, [constraint,] method label): mean ± std of the incumbent's reported and
-    searched metric at each budget, with the number of runs that reached it (and, under a
-    constraint, had a feasible architecture by then). ``seeds`` counts distinct seeds; a
-    ``runs`` column follows where some cell holds more runs than seeds (a seed run twice)."""
+def table(runs: Sequence[Run], budgets: Sequence[int],
+          curves: Callable[[Run], tuple[np.ndarray, np.ndarray]] = Run.incumbent_curves,
+          ) -> tuple[list[str], list[list[str]]]:
+    """Rows per (dataset, [constraint,] method label): mean ± std of the reported and searched
+    metric at each budget, with the number of runs that reached it (and, under a constraint, had
+    a feasible architecture by then). ``curves`` gives a run's searched and reported value per
+    query: by default the incumbent's (``test_of_best_valid``), :meth:`Run.running_maxima` for
+    the separate maxima. ``seeds`` counts distinct seeds; a ``runs`` column follows where some
+    cell holds more runs than seeds (a seed run twice)."""
     constrained = any(run.constraint for run in runs)
     groups = _groups(runs)
     seeds = {key: len({r.seed for r in members}) for key, members in groups.items()}
@@ -196,12 +208,35 @@ def table(runs: Sequence[Run], budgets: Sequence[int]) -> tuple[list[str], list[
                members[0].report_metric, str(seeds[(dataset, constraint, label)]),
                *([str(len(members))] if repeated else [])]
         for budget in budgets:
-            reached = [r.incumbent_curves() for r in members if len(r.searched) >= budget]
+            reached = [curves(r) for r in members if len(r.searched) >= budget]
             reached = [(s, rep) for s, rep in reached if not np.isnan(s[budget - 1])]
             row += [_cell([rep[budget - 1] for _, rep in reached]), _cell([s[budget - 1] for s, _ in reached]),
                     str(len(reached))]
         rows.append(row)
     return header, rows
+
+
+def max_over_queried_table(runs: Sequence[Run], budgets: Sequence[int], references: Sequence[str] = (),
+                           ) -> tuple[list[str], list[list[str]]]:
+    """:func:`table` of the best searched and the best reported value over all queried
+    architectures, each maximised separately (``max_test_over_queried``), with the published
+    rows of ``references`` (names in :data:`REFERENCES`) beside the runs of their dataset. The
+    budgets grow by the reference rows' query counts (e.g. 190 beside 192); a reference row fills
+    only the columns of its own query count (the optimum's row fills every column)."""
+    rows_of = [row for name in references for row in REFERENCES[name]]
+    budgets = sorted({*budgets, *(row.queries for row in rows_of if row.queries is not None)})
+    header, rows = table(runs, budgets, Run.running_maxima)
+    for reference in rows_of:
+        cells = {"dataset": reference.dataset, "constraint": "", "method": reference.label,
+                 "searched metric": "validation accuracy", "reported metric": "test accuracy", "seeds": "10"}
+        for budget in budgets:
+            filled = reference.queries in (None, budget)
+            cells |= {f"reported @{budget}": reference.reported if filled else "-",
+                      f"searched @{budget}": reference.searched if filled else "-",
+                      f"n @{budget}": "10" if filled else "0"}
+        rows.append([cells.get(column, "-") for column in header])
+    order = {dataset: i for i, dataset in enumerate(dict.fromkeys(row[0] for row in rows))}
+    return header, sorted(rows, key=lambda row: order[row[0]])
 
 
 def hardware_table(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
@@ -377,18 +412,30 @@ def plot_hardware(runs: Sequence[Run], path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] | None = None) -> str:
-    """Write ``report.md``, ``report.csv``, ``curves.png`` and, for runs with a cost constraint,
-    ``hardware.csv`` and ``hardware.png``, for runs with the robustness suite ``robustness.csv``, to
-    ``out``; return the markdown. ``budgets``: the query counts of the table (default: those the
-    runs report at, :func:`default_budgets`).
+MAIN_TABLE = ("Reported metric of the best architecture by the searched metric (one architecture per run: "
+              "`test_of_best_valid`, the protocol of every nasgen result)")
+MAX_TABLE = ("Best value of each metric over all queried architectures (each maximised separately; the INN "
+             "thesis' protocol: `max_test_over_queried`)")
+
+
+def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequence[int] | None = None,
+                 references: Sequence[str] = ()) -> str:
+    """Write ``report.md``, ``report.csv`` (:data:`MAIN_TABLE`), ``max_over_queried.csv``
+    (:data:`MAX_TABLE`, with the published rows of ``references``), ``curves.png`` and, for runs
+    with a cost constraint, ``hardware.csv`` and ``hardware.png``, for runs with the robustness
+    suite ``robustness.csv``, to ``out``; return the markdown. ``budgets``: the query counts of
+    the tables (default: those the runs report at, :func:`default_budgets`).
 
     Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
     runs = find_runs(paths)
     budgets = default_budgets(runs) if budgets is None else budgets
     out = Path(out)
-    tables = {"report.csv": table(runs, budgets)}
-    markdown = _markdown(*tables["report.csv"])
+    tables = {"report.csv": table(runs, budgets), "max_over_queried.csv": max_over_queried_table(runs, budgets,
+                                                                                                  references)}
+    markdown = f"{MAIN_TABLE}\n\n{_markdown(*tables['report.csv'])}"
+    markdown += f"\n\n{MAX_TABLE}\n\n{_markdown(*tables['max_over_queried.csv'])}"
+    if references:
+        markdown += f"\n\n{FOOTNOTE}"
     hardware_header, hardware_rows = hardware_table(runs)
     if hardware_rows:
         tables["hardware.csv"] = (hardware_header, hardware_rows)

@@ -29,6 +29,38 @@ def best_at(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, dict[str, A
     return result
 
 
+def running_best(values: np.ndarray, feasible: np.ndarray, maximize: bool = True) -> np.ndarray:
+    """Per query, the best of ``values`` over the queries so far that are ``feasible``; NaN while
+    none is."""
+    values = np.asarray(values, dtype=float)
+    sign = 1.0 if maximize else -1.0
+    scores = np.where(np.asarray(feasible, bool), sign * values, -np.inf)
+    best = np.maximum.accumulate(scores) if len(scores) else scores
+    return np.where(np.isfinite(best), sign * best, np.nan)
+
+
+def max_over_queried(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, dict[str, float] | None]:
+    """After each number of queries in ``checkpoints`` (and the queries spent): the best value of
+    the search metric and, separately, the best value of the report metric over all queried
+    architectures (over the feasible ones under a cost constraint; ``None`` while none is).
+
+    The two are separate maxima (minima for a minimised objective) and usually belong to
+    different architectures: the report metric's entry is ``max_test_over_queried``, the INN
+    thesis' protocol (Chen 2023), which no single architecture need reach. :func:`best_at`
+    gives ``test_of_best_valid``, the report metric of the one architecture that is best by the
+    search metric: the protocol of every other nasgen result."""
+    objective = oracle.objective
+    feasible = oracle.feasible()
+    curves = {m: running_best(oracle.values(m), feasible, objective.maximize)
+              for m in (objective.search_metric, objective.report_metric)}
+    result: dict[str, dict[str, float] | None] = {}
+    for n in list(checkpoints) + [oracle.spent]:
+        if 0 < n <= oracle.spent:
+            reached = not np.isnan(curves[objective.search_metric][n - 1])
+            result[str(n)] = {m: float(c[n - 1]) for m, c in curves.items()} if reached else None
+    return result
+
+
 def write_json(path: Path, payload: dict) -> None:
     with atomic_write(path, "w") as f:
         json.dump(payload, f, indent=2, default=_jsonable)
