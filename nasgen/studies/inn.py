@@ -13,9 +13,10 @@ target accuracy.
    disjoint classes; sizes >= 1 are counts, sizes below 1 shares of the labelled classes
    (NASLib's 500 NB101 cells are 292 classes: 70 / 10 / 20 % keep the thesis' 350 / 50 / 100
    proportions);
-3. the labelled fine-tuning of the thesis (:class:`~nasgen.generators.inn_training.INNTrainer`,
-   end to end by default, each cell repeated ``repeat`` times, no rank weights), on the
-   objective's search metric scaled to fractions (:func:`~nasgen.search.ag_net.target_scale`);
+3. the labelled fine-tuning the search starts with, by the generator's own ``finetune``
+   settings (``generator.finetune``: mode e2e, each cell x20, epochs of the profile; no rank
+   weights) with :class:`~nasgen.generators.inn_training.INNTrainer`, on the objective's search
+   metric scaled to fractions (:func:`~nasgen.search.ag_net.target_scale`);
 4. regression: the forward prediction of each test cell against its value (Kendall tau,
    Spearman rho, RMSE in the metric's unit);
 5. inversion: for (a) each test cell's value and (b) the sweep of targets 0, ``sweep_step``,
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -77,15 +78,13 @@ class INNRegression:
     """The INN's regression and inversion on held-out labelled cells (module docstring)."""
 
     def __init__(self, generator: Callable[[GraphSpec], nn.Module], seeds: Sequence[int] = (0, 1, 2),
-                 train: float = 350, valid: float = 50, test: float | None = 1562, repeat: int = 20,
-                 finetune: Mapping | None = None, mode: str = "e2e", pretrain_seed: int = 0,
+                 train: float = 350, valid: float = 50, test: float | None = 1562, pretrain_seed: int = 0,
                  sweep_step: float = 0.005, sweep_samples: int = 1, profile: str | None = None,
                  device: str = "cpu") -> None:
         self.make_generator = generator
         self.seeds = list(seeds)
-        self.train, self.valid, self.test, self.repeat = train, valid, test, repeat
-        self.schedule = LabelledSchedule(**({"epochs": 500, "plateau_patience": 25} | dict(finetune or {})))
-        self.mode, self.pretrain_seed, self.profile, self.device = mode, pretrain_seed, profile, device
+        self.train, self.valid, self.test = train, valid, test
+        self.pretrain_seed, self.profile, self.device = pretrain_seed, profile, device
         if not 0 < sweep_step <= 1 or sweep_samples < 1:
             raise ConfigError(f"the inversion sweep needs 0 < sweep_step <= 1 and sweep_samples >= 1, got "
                               f"{sweep_step} and {sweep_samples}")
@@ -128,11 +127,15 @@ class INNRegression:
         fitted, test = split(space, archs, values, n_test, n_train + n_valid, seed)
         scale = target_scale(benchmark, metric, values[np.isfinite(values)])
 
-        def labelled(cells: list[Arch]):
-            return labelled_set(space, cells, benchmark.query(cells, metric) * scale, self.repeat)
+        settings = model.finetune
 
-        trainer = INNTrainer(model, mode=self.mode, lr=self.schedule.lr, device=device)
-        fit = trainer.fit(labelled(fitted[:n_train]), labelled(fitted[n_train:]), self.schedule, rank_k=None,
+        def labelled(cells: list[Arch]):
+            return labelled_set(space, cells, benchmark.query(cells, metric) * scale, settings.repeat)
+
+        schedule = LabelledSchedule(settings.epochs, settings.batch_size, settings.lr, settings.plateau_patience,
+                                    early_stop=settings.early_stop)
+        trainer = INNTrainer(model, mode=settings.mode, lr=settings.lr, device=device)
+        fit = trainer.fit(labelled(fitted[:n_train]), labelled(fitted[n_train:]), schedule, rank_k=None,
                           generator=torch.Generator().manual_seed(seed))
         finetuned = time.perf_counter()
         model.eval()
@@ -148,8 +151,9 @@ class INNRegression:
                    **regression_metrics(predicted, true),
                    **{f"{kind}_{m}": value for kind, (stats, _) in inversion.items() for m, value in stats.items()},
                    "pretrain_source": record["source"], "pretrain_epochs": record.get("epochs"),
-                   "finetune_epochs": fit.get("epochs"), "finetune_steps": fit.get("steps"),
-                   "profile": self.profile, "pretrain_seconds": pretrained - started,
+                   "finetune_mode": settings.mode, "finetune_repeat": settings.repeat,
+                   "finetune_max_epochs": settings.epochs, "finetune_epochs": fit["epochs"],
+                   "finetune_steps": fit["steps"], "finetune_stopped": fit.get("stopped"), "profile": self.profile, "pretrain_seconds": pretrained - started,
                    "finetune_seconds": finetuned - pretrained, "measure_seconds": time.perf_counter() - finetuned}
         return {"summary": summary, "range": label_range,
                 "regression": {"predicted": predicted.tolist(), "true": true.tolist()},
@@ -200,12 +204,11 @@ class INNRegression:
             body += [[f"{title} ({label})", cell(f"{kind}_{m}", 2 if m.startswith("mae") else 3),
                       f"figure only ({figure})"] for m, title in INVERSION_MEASURES.items()]
         first = rows[0]
-        schedule = self.schedule
         notes = (
             f"{metric} on {space_name}, {len(rows)} seed(s) (mean ± std over seeds). Per seed: "
-            f"{first['train']} training + {first['valid']} validation cells (each x{self.repeat}) fine-tune the "
-            f"INN ({self.mode}, at most {schedule.epochs} epochs, early stop {schedule.early_stop}"
-            f"{f', at most {schedule.max_steps} steps' if schedule.max_steps else ''}; profile {self.profile}) on "
+            f"{first['train']} training + {first['valid']} validation cells (each x{first['finetune_repeat']}) "
+            f"fine-tune the INN ({first['finetune_mode']}, at most {first['finetune_max_epochs']} epochs, ran "
+            f"{', '.join(str(r['finetune_epochs']) for r in rows)}; profile {self.profile}) on "
             f"the graph VAE pretrained once (seed {self.pretrain_seed}, source {first['pretrain_source']}, "
             f"{first['pretrain_epochs']} epochs); {first['test']} test cells of other isomorphism classes. RMSE "
             f"and MAE in the metric's unit. Inversion: one z ~ N(0, I) per target, decoded by argmax; "
