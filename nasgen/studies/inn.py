@@ -74,6 +74,12 @@ def _size(value: float | None, classes: int, rest: int) -> int:
     return int(value) if value >= 1 else int(round(value * classes))
 
 
+def _known_mean(values: Sequence[float]) -> float | None:
+    """Mean of the finite values; ``None`` when there is none (no decoded cell was valid)."""
+    known = [v for v in values if np.isfinite(v)]
+    return float(np.mean(known)) if known else None
+
+
 class INNRegression:
     """The INN's regression and inversion on held-out labelled cells (module docstring)."""
 
@@ -108,7 +114,7 @@ class INNRegression:
         table = context.write_text("inn_regression.md", self.markdown(name, metric, rows))
         plot_regression(results, metric, run_dir / "inn_regression.png")
         plot_inversion(results, metric, run_dir / "inn_inversion.png")
-        summary = {m: float(np.nanmean([r[m] for r in rows])) for m in rows[0] if isinstance(rows[0][m], float)}
+        summary = {m: _known_mean([r[m] for r in rows]) for m in rows[0] if isinstance(rows[0][m], float)}
         return {"outputs": [str(run_dir / f) for f in ("inn_regression.csv", "inversion.csv", "inn_regression.png",
                                                       "inn_inversion.png")] + [str(table)],
                 "inn_regression": summary}
