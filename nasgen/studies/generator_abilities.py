@@ -214,7 +214,8 @@ class GeneratorAbilities:
                        f"{cell([r['reconstruction_sampled'] for r in mine])}")
             notes.append(f"- {name}: {trained}; {first['decoding']} decoding of {first['prior_samples']} prior "
                          f"samples; {first['held_out']} held-out cells{sampled}; per isomorphism class uniqueness "
-                         f"{cell([r['uniqueness_iso'] for r in mine])}, novelty {cell([r['novelty_iso'] for r in mine])}.")
+                         f"{cell([r['uniqueness_iso'] for r in mine])}, novelty "
+                         f"{cell([r['novelty_iso'] for r in mine])}.")
         body += [[f"thesis {method}", *(f"{v:.2f}" for v in values)]
                  for method, values in PAPER.get(space_name, {}).items()]
         if space_name in AG_NET_PAPER:

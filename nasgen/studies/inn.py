@@ -159,7 +159,8 @@ class INNRegression:
                    "pretrain_source": record["source"], "pretrain_epochs": record.get("epochs"),
                    "finetune_mode": settings.mode, "finetune_repeat": settings.repeat,
                    "finetune_max_epochs": settings.epochs, "finetune_epochs": fit["epochs"],
-                   "finetune_steps": fit["steps"], "finetune_stopped": fit.get("stopped"), "profile": self.profile, "pretrain_seconds": pretrained - started,
+                   "finetune_steps": fit["steps"], "finetune_stopped": fit.get("stopped"), "profile": self.profile,
+                   "pretrain_seconds": pretrained - started,
                    "finetune_seconds": finetuned - pretrained, "measure_seconds": time.perf_counter() - finetuned}
         return {"summary": summary, "range": label_range,
                 "regression": {"predicted": predicted.tolist(), "true": true.tolist()},
