@@ -124,11 +124,15 @@ def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Pre
                 fit_seconds = time.perf_counter() - started
                 predicted = np.asarray(predictor.predict(x_test), dtype=np.float64)
                 rows.append({"predictor": name, "train_size": size, "seed": seed,
-                             "kendall_tau": float(kendalltau(predicted, y_test)[0]),
-                             "spearman_rho": float(spearmanr(predicted, y_test)[0]),
-                             "rmse": float(np.sqrt(np.mean((predicted - y_test) ** 2))),
-                             "fit_seconds": fit_seconds})
+                             **regression_metrics(predicted, y_test), "fit_seconds": fit_seconds})
     return rows
+
+
+def regression_metrics(predicted: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Kendall tau, Spearman rho and RMSE (in the unit of ``true``) of predictions of ``true``."""
+    predicted, true = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    return {"kendall_tau": float(kendalltau(predicted, true)[0]), "spearman_rho": float(spearmanr(predicted, true)[0]),
+            "rmse": float(np.sqrt(np.mean((predicted - true) ** 2)))}
 
 
 def summarise(rows: Sequence[dict]) -> dict[tuple[str, int], dict[str, tuple[float, float]]]:

@@ -119,6 +119,16 @@ class EncodingGenerator(Generator, Protocol):
 
 
 @runtime_checkable
+class VariationalEncoder(Protocol):
+    """An encoder that gives the posterior ``q(z | G)`` besides its mean (a VAE's: SVGe, the INN's
+    graph VAE), so that reconstruction can also be measured from latent draws."""
+
+    def encode_distribution(self, node_types: torch.Tensor,
+                            edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance ``[B, latent_dim]`` each of ``q(z | G)`` for target graphs."""
+
+
+@runtime_checkable
 class SelfTrainingGenerator(Generator, Protocol):
     """A generator that brings its own training schedule (a VAE: epochs over a fixed split of the
     space into training and held-out cells), to which

@@ -43,7 +43,7 @@ import torch
 from scipy.stats import rankdata
 from torch import nn
 
-from nasgen.benchmarks.base import MetricUnits
+from nasgen.benchmarks.base import Benchmark, MetricUnits
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import GraphScores, graph_targets
 from nasgen.generators.pretrain import PretrainConfig, pretrain
@@ -84,10 +84,14 @@ def _penalised_rank(values: np.ndarray, costs: np.ndarray, feasible: np.ndarray,
 
 def search_target_scale(oracle: Oracle, values: Sequence[float]) -> float:
     """What the predictor's targets are multiplied by, so that they lie in about [0, 1] whatever
-    the metric: 1/100 for a percentage (the benchmark says so), else one over the largest
-    magnitude among the first queried values."""
-    metric = oracle.objective.search_metric
-    if isinstance(oracle.benchmark, MetricUnits) and oracle.benchmark.unit(metric) == "%":
+    the metric: :func:`target_scale` of the first queried values."""
+    return target_scale(oracle.benchmark, oracle.objective.search_metric, values)
+
+
+def target_scale(benchmark: Benchmark, metric: str, values: Sequence[float]) -> float:
+    """1/100 for a percentage (the benchmark says so), else one over the largest magnitude among
+    ``values`` (studies pass their labelled values)."""
+    if isinstance(benchmark, MetricUnits) and benchmark.unit(metric) == "%":
         return 0.01
     largest = float(np.max(np.abs(values))) if len(values) else 0.0
     return 1.0 / largest if largest > 0 else 1.0

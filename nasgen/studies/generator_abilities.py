@@ -1,16 +1,29 @@
-"""Abilities of a graph VAE (thesis Table 4.1) and its isomorphism check (thesis Section 4.3).
+"""Abilities of graph generators in one table (thesis Table 4.1) and the isomorphism check of an
+encoder (thesis Section 4.3).
 
-:class:`VAEAbilities`, per seed: the generator trains itself on its training split of the space
-(``pretrain``, cached), then
+:class:`GeneratorAbilities` measures every generator it is given (``generators``: name ->
+factory, e.g. SVGe, the INN's graph VAE and AG-Net), per seed:
 
-- reconstruction accuracy on the held-out cells: each cell is encoded to the mean of
-  ``q(z | G)`` and to ``encodings`` draws ``z ~ q(z | G)``, each decoded once (SVGe decodes
-  deterministically, so D-VAE's 10 decodings per ``z`` would repeat one graph 10 times); a
-  cell counts as reconstructed when the decoded graph is the cell itself;
-- validity, uniqueness and novelty of ``prior_samples`` decodings of ``z ~ N(0, I)`` (once each,
-  for the same reason; D-VAE decodes 1,000 z 10 times each), with
-  :func:`~nasgen.evaluation.generator_quality.generation_metrics`: exact cells, and isomorphism
-  classes in the ``_iso`` columns.
+- reconstruction accuracy on held-out cells, for a generator with an encoder: each cell is
+  encoded to the mean of ``q(z | G)`` and, where the encoder gives the posterior
+  (:class:`~nasgen.generators.base.VariationalEncoder`), to ``encodings`` draws ``z ~ q(z | G)``,
+  each decoded once by argmax (SVGe and the INN's transformer decode deterministically, so
+  D-VAE's 10 decodings per ``z`` would repeat one graph 10 times); a cell counts as
+  reconstructed when the decoded graph is the cell itself. A generator without an encoder
+  (AG-Net) has none ("-"); :mod:`nasgen.evaluation.generator_quality` inverts AG-Net by
+  optimising latent vectors instead, a different measure that does not belong in this column;
+- validity, uniqueness and novelty of ``prior_samples`` decodings of ``z ~ N(0, I)``, once each,
+  with :func:`~nasgen.evaluation.generator_quality.generation_metrics`: exact cells, and
+  isomorphism classes in the ``_iso`` columns. Generators named in ``sampled_decoding`` decode by
+  sampling their scores, as their search does (AG-Net), the others by argmax.
+
+A generator that trains itself (:class:`~nasgen.generators.base.SelfTrainingGenerator`) is
+trained per seed on its own training split (cached), and novelty counts cells outside it.
+Another one (AG-Net) is taken as :func:`~nasgen.generators.pretrain.pretrain` gives it with the
+default settings (the generator shipped with nasgen); it was trained on draws from the whole
+space, so its novelty is measured against the seed's 90 % split of
+:func:`~nasgen.generators.splits.training_split`, i.e. the share of decoded cells outside that
+set, not of cells it never saw.
 
 :class:`IsomorphismCheck`: distinct sampled cells with all ``max_nodes`` nodes, each with every
 reordering of its inner nodes that keeps the adjacency upper triangular (another topological
@@ -24,7 +37,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import matplotlib
 
@@ -36,10 +49,17 @@ from torch import nn  # noqa: E402
 
 from nasgen.benchmarks.base import Benchmark  # noqa: E402
 from nasgen.errors import ConfigError  # noqa: E402
+from nasgen.evaluation.generator_quality import PAPER as AG_NET_PAPER  # noqa: E402
 from nasgen.evaluation.generator_quality import generation_metrics  # noqa: E402
 from nasgen.evaluation.predictor_quality import write_csv  # noqa: E402
-from nasgen.generators.base import EncodingGenerator, SelfTrainingGenerator, graph_targets  # noqa: E402
+from nasgen.generators.base import (  # noqa: E402
+    EncodingGenerator,
+    SelfTrainingGenerator,
+    VariationalEncoder,
+    graph_targets,
+)
 from nasgen.generators.pretrain import PretrainConfig, built_generator, pretrain  # noqa: E402
+from nasgen.generators.splits import training_split  # noqa: E402
 from nasgen.generators.svge import cell_lengths  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
@@ -48,7 +68,7 @@ from nasgen.spaces.base import Arch, GraphSpec, SearchSpace  # noqa: E402
 from nasgen.studies.base import StudyContext  # noqa: E402
 
 MEASURES = {"reconstruction": "Accuracy", "validity": "Validity", "uniqueness": "Uniqueness", "novelty": "Novelty"}
-# Thesis Table 4.1 (%), by space name.
+# Thesis Table 4.1 (%), by space name; AG-Net's row: the AG-Net thesis' Table 5.6 (no reconstruction).
 PAPER = {
     "nb201": {"arch2vec": (99.99, 95.93, 7.33, 13.26), "DGMG": (99.97, 100.00, 5.35, 12.62),
               "SVGe": (99.99, 100.00, 8.28, 10.24)},
@@ -58,10 +78,13 @@ PAPER = {
 DECODE_CHUNK = 2048
 
 
-def trained_vae(factory: Callable[[GraphSpec], nn.Module], space: SearchSpace, seed: int,
-                device: str) -> tuple[nn.Module, dict]:
-    """The generator of ``factory`` trained by its own schedule with ``seed`` (cached), and its record."""
-    generator, record = pretrain(factory, space, replace(PretrainConfig(), seed=seed), device)
+def trained_generator(factory: Callable[[GraphSpec], nn.Module], space: SearchSpace, seed: int,
+                      device: str) -> tuple[nn.Module, dict]:
+    """The generator of ``factory``, pretrained (cached): one that trains itself by its own schedule
+    with ``seed``, another one with the default pretraining settings; and its record."""
+    trains_itself = isinstance(built_generator(factory, space.graph), SelfTrainingGenerator)
+    generator, record = pretrain(factory, space, replace(PretrainConfig(), seed=seed if trains_itself else 0),
+                                 device)
     generator.eval()
     return generator, record
 
@@ -72,23 +95,21 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
-def _require_vae(factory: Callable[[GraphSpec], nn.Module], space: SearchSpace, study: str) -> None:
-    generator = built_generator(factory, space.graph)
-    if not (isinstance(generator, EncodingGenerator) and isinstance(generator, SelfTrainingGenerator)):
-        raise ConfigError(f"{study} needs a generator with an encoder that trains itself (generator=svge), "
-                          f"not {type(generator).__name__}")
+def _require_one_cell(space: SearchSpace, study: str) -> None:
     if space.graph.cells > 1:
         raise ConfigError(f"{study} measures one-cell graphs; {space.name} has {space.graph.cells} cells per "
                           "architecture")
 
 
 @torch.no_grad()
-def _decode(generator: nn.Module, space: SearchSpace, z: torch.Tensor) -> list[Arch | None]:
-    return [a for chunk in z.split(DECODE_CHUNK) for a in generator(chunk).decode(space, sample=False)]
+def decode_latents(generator: nn.Module, space: SearchSpace, z: torch.Tensor, sample: bool = False,
+                   rng: torch.Generator | None = None) -> list[Arch | None]:
+    """The cells ``generator`` decodes from latent vectors ``z`` (argmax, or sampled with ``rng``), in chunks."""
+    return [a for chunk in z.split(DECODE_CHUNK) for a in generator(chunk).decode(space, sample, rng)]
 
 
 @torch.no_grad()
-def _latent_distribution(generator: nn.Module, space: SearchSpace, archs: Sequence[Arch],
+def _latent_distribution(generator: VariationalEncoder, space: SearchSpace, archs: Sequence[Arch],
                          device: str) -> tuple[torch.Tensor, torch.Tensor]:
     types, edges = graph_targets(space, archs)
     parts = [generator.encode_distribution(t.to(device), e.to(device))
@@ -96,52 +117,76 @@ def _latent_distribution(generator: nn.Module, space: SearchSpace, archs: Sequen
     return torch.cat([m for m, _ in parts]), torch.cat([v for _, v in parts])
 
 
-class VAEAbilities:
-    """Thesis Table 4.1 for a self-training encoding generator (module docstring)."""
+def _share_rebuilt(decoded: Sequence[Arch | None], targets: Sequence[Arch]) -> float:
+    return float(np.mean([d == t for d, t in zip(decoded, targets)]))
 
-    def __init__(self, generator: Callable[[GraphSpec], nn.Module], seeds: Sequence[int] = (0, 1, 2),
-                 prior_samples: int = 1000, encodings: int = 10, held_out: int | None = None,
-                 device: str = "cpu") -> None:
-        self.make_generator = generator
+
+class GeneratorAbilities:
+    """Thesis Table 4.1 for several generators (module docstring)."""
+
+    def __init__(self, generators: Mapping[str, Callable[[GraphSpec], nn.Module]],
+                 seeds: Sequence[int] = (0, 1, 2), prior_samples: int = 1000, encodings: int = 10,
+                 held_out: int | None = None, sampled_decoding: Sequence[str] = (), device: str = "cpu") -> None:
+        if not generators:
+            raise ConfigError("the generator abilities study needs at least one generator (study.generators)")
+        unknown = sorted(set(sampled_decoding) - set(generators))
+        if unknown:
+            raise ConfigError(f"study.sampled_decoding names {', '.join(unknown)}, not among the generators "
+                              f"{', '.join(generators)}")
+        self.generators = dict(generators)
         self.seeds = list(seeds)
         self.prior_samples, self.encodings, self.held_out = prior_samples, encodings, held_out
+        self.sampled_decoding = set(sampled_decoding)
         self.device = device
 
     def check(self, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> None:
-        _require_vae(self.make_generator, space, "the VAE abilities study")
+        _require_one_cell(space, "the generator abilities study")
+        for factory in self.generators.values():
+            built_generator(factory, space.graph)
 
     def __call__(self, context: StudyContext) -> dict:
-        rows = [context.trials.trial(f"seed={seed}", lambda seed=seed: self._trial(context.space, seed))
-                for seed in self.seeds]
-        name = context.space.name
+        rows = [context.trials.trial(f"generator={name},seed={seed}",
+                                     lambda name=name, seed=seed: self._trial(context.space, name, seed))
+                for name in self.generators for seed in self.seeds]
+        space_name = context.space.name
         write_csv(rows, context.run_dir / "vae_abilities.csv")
-        table = context.write_text("vae_abilities.md", self.markdown(name, rows))
-        self.plot(name, rows, context.run_dir / "vae_abilities.png")
-        summary = {m: _mean([r[m] for r in rows]) for m in (*MEASURES, "reconstruction_sampled")}
+        table = context.write_text("vae_abilities.md", self.markdown(space_name, rows))
+        self.plot(space_name, rows, context.run_dir / "vae_abilities.png")
+        summary = {name: {m: _mean([r[m] for r in rows if r["generator"] == name])
+                          for m in (*MEASURES, "reconstruction_sampled")} for name in self.generators}
         return {"outputs": [str(context.run_dir / f) for f in ("vae_abilities.csv", "vae_abilities.png")]
                 + [str(table)], "abilities": summary}
 
-    def _trial(self, space: SearchSpace, seed: int) -> dict:
+    def _trial(self, space: SearchSpace, name: str, seed: int) -> dict:
         started = time.perf_counter()
-        generator, record = trained_vae(self.make_generator, space, seed, self.device)
+        generator, record = trained_generator(self.generators[name], space, seed, self.device)
         trained = time.perf_counter()
-        train, held_out = generator.training_split(space, seed)
+        trains_itself = isinstance(generator, SelfTrainingGenerator)
+        train, held_out = generator.training_split(space, seed) if trains_itself else training_split(space, seed)
         held_out = held_out[:self.held_out]
-        mean, logvar = _latent_distribution(generator, space, held_out, self.device)
         rng = torch.Generator().manual_seed(seed)
-        noise = torch.randn((self.encodings, *mean.shape), generator=rng).to(mean.device)
-        sampled = (mean + torch.exp(0.5 * logvar) * noise).flatten(0, 1)  # encoding-major
-        from_mean = _decode(generator, space, mean)
-        from_samples = _decode(generator, space, sampled)
-        prior = _decode(generator, space, torch.randn(self.prior_samples, generator.latent_dim,
-                                                      generator=rng).to(mean.device))
+        reconstruction: dict[str, float | None] = {"reconstruction": None, "reconstruction_sampled": None}
+        if isinstance(generator, VariationalEncoder):
+            mean, logvar = _latent_distribution(generator, space, held_out, self.device)
+            noise = torch.randn((self.encodings, *mean.shape), generator=rng).to(mean.device)
+            sampled = (mean + torch.exp(0.5 * logvar) * noise).flatten(0, 1)  # encoding-major
+            reconstruction = {
+                "reconstruction": _share_rebuilt(decode_latents(generator, space, mean), held_out),
+                "reconstruction_sampled": _share_rebuilt(decode_latents(generator, space, sampled),
+                                                         held_out * self.encodings)}
+        elif isinstance(generator, EncodingGenerator):
+            types, edges = graph_targets(space, held_out)
+            with torch.no_grad():
+                mean = generator.encode(types.to(self.device), edges.to(self.device))
+            reconstruction["reconstruction"] = _share_rebuilt(decode_latents(generator, space, mean), held_out)
+        sampled_decoding = name in self.sampled_decoding
+        prior = decode_latents(generator, space, torch.randn(self.prior_samples, generator.latent_dim,
+                                                             generator=rng).to(self.device), sampled_decoding, rng)
         generation = generation_metrics(prior, set(train), {space.key(a) for a in train}, space.key)
-        targets = held_out * self.encodings
         return {
-            "seed": seed, "train_size": len(train), "held_out": len(held_out), "encodings": self.encodings,
-            "prior_samples": self.prior_samples,
-            "reconstruction": float(np.mean([d == t for d, t in zip(from_mean, held_out)])),
-            "reconstruction_sampled": float(np.mean([d == t for d, t in zip(from_samples, targets)])),
+            "generator": name, "seed": seed, "train_size": len(train), "held_out": len(held_out),
+            "encodings": self.encodings, "prior_samples": self.prior_samples,
+            "decoding": "sampled" if sampled_decoding else "argmax", **reconstruction,
             **{k: generation[k] for k in ("validity", "uniqueness", "uniqueness_iso", "novelty", "novelty_iso")},
             "epochs": record.get("epochs"), "training_source": record["source"],
             "training_seconds": record.get("seconds"), "seconds_per_epoch": record.get("seconds_per_epoch"),
@@ -155,34 +200,48 @@ class VAEAbilities:
                 return f"{known[0]:.2f}" if known else "-"
             return f"{np.mean(known):.2f} ± {np.std(known):.2f}" if known else "-"
 
-        body = [[f"ours (seed {r['seed']})", *(cell([r[m]]) for m in MEASURES)] for r in rows]
-        body.append([f"ours (mean ± std, {len(rows)} seeds)", *(cell([r[m] for r in rows]) for m in MEASURES)])
+        body, notes = [], []
+        for name in self.generators:
+            mine = [r for r in rows if r["generator"] == name]
+            seeds = f"seed {mine[0]['seed']}" if len(mine) == 1 else f"mean ± std, {len(mine)} seeds"
+            body.append([f"ours {name} ({seeds})", *(cell([r[m] for r in mine]) for m in MEASURES)])
+            first = mine[0]
+            trained = (f"trained on {first['train_size']} cells, {first['epochs']} epochs, "
+                       f"{np.mean([r['seconds_per_epoch'] or 0 for r in mine]):.1f} s per epoch"
+                       if first["epochs"] is not None else f"{first['training_source']} generator")
+            sampled = ("" if first["reconstruction_sampled"] is None else
+                       f"; {first['encodings']} draws z ~ q(z|G) per held-out cell: "
+                       f"{cell([r['reconstruction_sampled'] for r in mine])}")
+            notes.append(f"- {name}: {trained}; {first['decoding']} decoding of {first['prior_samples']} prior "
+                         f"samples; {first['held_out']} held-out cells{sampled}; per isomorphism class uniqueness "
+                         f"{cell([r['uniqueness_iso'] for r in mine])}, novelty "
+                         f"{cell([r['novelty_iso'] for r in mine])}.")
         body += [[f"thesis {method}", *(f"{v:.2f}" for v in values)]
                  for method, values in PAPER.get(space_name, {}).items()]
-        first = rows[0]
-        notes = (
-            f"Table 4.1 layout on {space_name} (%). Accuracy: held-out cells ({first['held_out']} per seed) encoded "
-            f"to the mean of q(z|G) and decoded once, deterministically (the graph itself = reconstructed); with "
-            f"{first['encodings']} draws z ~ q(z|G) per cell instead: "
-            f"{cell([r['reconstruction_sampled'] for r in rows])}. Validity / uniqueness / novelty: "
-            f"{first['prior_samples']} z ~ N(0, I) decoded once each (D-VAE: 1,000 z x 10 stochastic decodings); "
-            f"uniqueness and novelty per exact cell (per isomorphism class: "
-            f"{cell([r['uniqueness_iso'] for r in rows])} / {cell([r['novelty_iso'] for r in rows])}). "
-            f"Training: {first['train_size']} cells, {first['epochs']} epochs, "
-            f"{np.mean([r['seconds_per_epoch'] or 0 for r in rows]):.1f} s per epoch; thesis: 300 epochs.")
-        return f"# VAE abilities ({space_name})\n\n{_markdown(['model', *MEASURES.values()], body)}\n\n{notes}\n"
+        if space_name in AG_NET_PAPER:
+            body.append(["AG-Net thesis (Table 5.6)", "-",
+                         *(f"{100 * AG_NET_PAPER[space_name][m]:.2f}" for m in ("validity", "uniqueness", "novelty"))])
+        header = (f"Table 4.1 layout on {space_name} (%). Accuracy: held-out cells encoded to the mean of q(z|G) and "
+                  f"decoded once (the graph itself = reconstructed; '-': no encoder). Validity / uniqueness / novelty: "
+                  f"z ~ N(0, I) decoded once each (D-VAE: 1,000 z x 10 stochastic decodings), uniqueness and "
+                  f"novelty per exact cell. Thesis rows: its schedules (SVGe 300 epochs).")
+        return (f"# Generator abilities ({space_name})\n\n{_markdown(['model', *MEASURES.values()], body)}\n\n"
+                f"{header}\n\n" + "\n".join(notes) + "\n")
 
-    @staticmethod
-    def plot(space_name: str, rows: Sequence[dict], path) -> None:
+    def plot(self, space_name: str, rows: Sequence[dict], path) -> None:
         fig, ax = plt.subplots(figsize=(6.5, 3.6))
         positions = np.arange(len(MEASURES))
-        ours = np.array([[100 * (r[m] or 0) for m in MEASURES] for r in rows])
-        ax.bar(positions - 0.2, ours.mean(0), 0.4, yerr=ours.std(0), label="ours")
+        bars = [(f"ours {name}", np.array([[100 * (r[m] or 0) for m in MEASURES]
+                                           for r in rows if r["generator"] == name])) for name in self.generators]
         if "SVGe" in PAPER.get(space_name, {}):
-            ax.bar(positions + 0.2, PAPER[space_name]["SVGe"], 0.4, label="thesis SVGe")
+            bars.append(("thesis SVGe", np.array([PAPER[space_name]["SVGe"]])))
+        width = 0.8 / len(bars)
+        for i, (label, values) in enumerate(bars):
+            ax.bar(positions + (i - (len(bars) - 1) / 2) * width, values.mean(0), width, yerr=values.std(0),
+                   label=label)
         ax.set_xticks(positions, list(MEASURES.values()))
         ax.set_ylabel("%")
-        ax.set_title(f"SVGe abilities on {space_name}")
+        ax.set_title(f"Generator abilities on {space_name}")
         ax.legend(fontsize=8)
         save_figure(fig, path)
 
@@ -210,7 +269,9 @@ class IsomorphismCheck:
         self.seed, self.pairs, self.tolerance, self.device = seed, pairs, tolerance, device
 
     def check(self, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> None:
-        _require_vae(self.make_generator, space, "the isomorphism check")
+        _require_one_cell(space, "the isomorphism check")
+        if not isinstance(built_generator(self.make_generator, space.graph), EncodingGenerator):
+            raise ConfigError("the isomorphism check needs a generator with an encoder (generator=svge)")
 
     def __call__(self, context: StudyContext) -> dict:
         result = context.trials.trial(f"seed={self.seed}", lambda: self._trial(context.space))
@@ -245,7 +306,7 @@ class IsomorphismCheck:
 
     def _trial(self, space: SearchSpace) -> dict:
         started = time.perf_counter()
-        generator, record = trained_vae(self.make_generator, space, self.seed, self.device)
+        generator, record = trained_generator(self.make_generator, space, self.seed, self.device)
         rows, cols = np.triu_indices(space.graph.max_nodes, k=1)
         per_cell, pairs = [], 0
         for name, types, edges, variants in self.pair_source(space):
