@@ -1,7 +1,15 @@
 """Architecture generators."""
 from nasgen.generators.ag_net import AGNetGenerator
-from nasgen.generators.base import EncodingGenerator, Generator, GraphScores, SelfTrainingGenerator, graph_targets
+from nasgen.generators.base import (
+                                    EncodingGenerator,
+                                    Generator,
+                                    GraphScores,
+                                    PerformanceConditionedGenerator,
+                                    SelfTrainingGenerator,
+                                    graph_targets,
+)
+from nasgen.generators.inn import INNGenerator
 from nasgen.generators.svge import SVGeGenerator
 
-__all__ = ["AGNetGenerator", "EncodingGenerator", "Generator", "GraphScores", "SVGeGenerator",
-           "SelfTrainingGenerator", "graph_targets"]
+__all__ = ["AGNetGenerator", "EncodingGenerator", "Generator", "GraphScores", "INNGenerator",
+           "PerformanceConditionedGenerator", "SVGeGenerator", "SelfTrainingGenerator", "graph_targets"]

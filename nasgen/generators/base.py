@@ -135,3 +135,22 @@ class SelfTrainingGenerator(Generator, Protocol):
             checkpoint: Path | None = None, train_archs: Sequence[Arch] | None = None) -> dict:
         """Train on :meth:`training_split`'s training cells (or ``train_archs``), resuming from
         and saving to ``checkpoint`` each epoch; the training statistics (JSON-able)."""
+
+
+@runtime_checkable
+class PerformanceConditionedGenerator(EncodingGenerator, Protocol):
+    """An encoding generator whose latent space carries a performance coordinate (the INN of
+    Chen 2023): the forward direction predicts a graph's performance from its latent code and
+    the inverse direction generates latent codes for a target performance. Performances are
+    the search's scaled targets (fractions: accuracy x 0.01)."""
+
+    def predict(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """Predicted performance ``[B]`` of target graphs in the layout of :func:`graph_targets`."""
+
+    def invert(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Latent codes ``[B, latent_dim]`` whose performance coordinate is ``y`` ``[B]``, the rest
+        ``z`` ``[B, latent_dim - 1]``."""
+
+    def generate(self, y: float, count: int, generator: torch.Generator, noise_std: float = 0.0) -> GraphScores:
+        """Scores of ``count`` graphs generated for target performance ``y``: ``z ~ N(0, I)``
+        (drawn with ``generator``), inverted at ``y``, plus ``N(0, noise_std^2)`` latent noise, decoded."""
