@@ -194,13 +194,18 @@ class INNInvertSearch:
 
     def _initial(self, model: nn.Module, trainer: INNTrainer, space: SearchSpace, oracle: Oracle,
                  rng: np.random.Generator, torch_rng: torch.Generator) -> tuple[Labelled, Labelled, float]:
-        """Query the initial training and validation architectures and fine-tune on them."""
-        train_archs, valid_archs = self._initial_archs(model, space, oracle, rng)
-        values = oracle.query(train_archs + valid_archs)
-        scale = search_target_scale(oracle, values)
+        """Query the initial training and validation architectures and fine-tune on them. The
+        validation cells are drawn once the training cells are queried, so that none is
+        isomorphic to one of them (NB201 lists isomorphic cells under several indices)."""
+        train_pool, valid_pool = self._initial_pools(model, space, oracle)
+        train_archs = unseen_from(train_pool, space, oracle, rng, self.init_train, "the initial training cells")
+        train_values = oracle.query(train_archs)
+        valid_archs = unseen_from(valid_pool, space, oracle, rng, self.init_valid, "the initial validation cells")
+        valid_values = oracle.query(valid_archs)
+        scale = search_target_scale(oracle, np.concatenate([train_values, valid_values]))
         train, valid = Labelled(), Labelled()
-        train.add(train_archs, values[:len(train_archs)] * scale)
-        valid.add(valid_archs, values[len(train_archs):] * scale)
+        train.add(train_archs, train_values * scale)
+        valid.add(valid_archs, valid_values * scale)
         fitted = trainer.fit(labelled_set(space, train.archs, np.array(train.y), self.repeat),
                              labelled_set(space, valid.archs, np.array(valid.y), self.repeat),
                              self.finetune, None, torch_rng)
@@ -212,20 +217,14 @@ class INNInvertSearch:
                  len(valid_archs), fitted)
         return train, valid, scale
 
-    def _initial_archs(self, model: nn.Module, space: SearchSpace, oracle: Oracle,
-                       rng: np.random.Generator) -> tuple[list[Arch], list[Arch]]:
-        """``init_train`` cells of the generator's training split and ``init_valid`` of its validation
-        part (the first half of the held-out cells), drawn uniformly. A partial table that skips
-        what it lacks (the labelled NB101 cells) holds almost none of a split of the space: both
-        sets are then drawn from the table."""
+    def _initial_pools(self, model: nn.Module, space: SearchSpace, oracle: Oracle) -> tuple[list[Arch], list[Arch]]:
+        """Where the initial cells are drawn from: the generator's training split and its validation
+        part (the first half of the held-out cells). A partial table that skips what it lacks (the
+        labelled NB101 cells) holds almost none of a split of the space: both come from the table."""
         if oracle.evaluable_archs is not None:
-            drawn = random_unseen(space, oracle, rng, self.init_train + self.init_valid)
-            return drawn[:self.init_train], drawn[self.init_train:]
+            return oracle.evaluable_archs, oracle.evaluable_archs
         training, held_out = model.training_split(space, self.pretrain_config.seed)
-        validation = held_out[:len(held_out) // 2]
-        train = unseen_from(training, space, oracle, rng, self.init_train, "the generator's training split")
-        valid = unseen_from(validation, space, oracle, rng, self.init_valid, "the generator's validation split")
-        return train, valid
+        return training, held_out[:len(held_out) // 2]
 
     def _round(self, model: nn.Module, space: SearchSpace, oracle: Oracle, rng: np.random.Generator,
                torch_rng: torch.Generator, scale: float) -> tuple[list[Arch], np.ndarray, dict]:
