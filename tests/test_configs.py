@@ -49,7 +49,8 @@ def on_partial_table(experiment: str) -> bool:
 EXPERIMENTS = options("experiment")
 # Searches that need a cost (a second objective, or Joint=1's cost ranking) and those that refuse one.
 NEEDS_COST = {"nsga2", "ag_net_hw_joint"}
-REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space", "latent_bo", "latent_bo192"}
+REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space", "latent_bo", "latent_bo192", "inn_invert",
+                      "inn_invert_smoke"}
 CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
 # Experiments on user-supplied data (the full NB101 table is not here) are composed on the real
 # partial table that is: NASLib's labelled NB101 cells, searched on validation accuracy only.
@@ -76,7 +77,7 @@ def prepared(cfg: DictConfig):
 NEEDS_ENCODER = {"latent_bo", "latent_bo192"}
 ENCODING_GENERATORS = ("svge", "inn")
 # Searches that need a performance-conditioned generator (generator=inn).
-NEEDS_PERFORMANCE_GENERATOR = {"inn_invert"}
+NEEDS_PERFORMANCE_GENERATOR = {"inn_invert", "inn_invert_smoke"}
 PROFILE_READ = "${profile."
 
 
