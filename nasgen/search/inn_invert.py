@@ -52,7 +52,7 @@ from torch import nn
 
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import PerformanceConditionedGenerator, graph_targets
-from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, LabelledSet, joined, labelled_set
+from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, joined, labelled_set
 from nasgen.generators.pretrain import PretrainConfig, initial_generator, pretrain
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
