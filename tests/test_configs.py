@@ -113,11 +113,13 @@ def reads_profile(experiment: str, group: str, option: str) -> bool:
 
 
 def config_text(group: str, option: str) -> str:
-    """The text of a group's option file and of the options of the group it extends."""
+    """The text of a group's option file and of the options it extends (``parent`` or
+    ``/group/parent@package``)."""
     path = CONFIGS / group / f"{option}.yaml"
-    extended = [entry for entry in OmegaConf.load(path).get("defaults", [])
+    extended = [entry.split("@")[0] for entry in OmegaConf.load(path).get("defaults", [])
                 if isinstance(entry, str) and entry != "_self_"]
-    return "".join([path.read_text(), *(config_text(group, parent) for parent in extended)])
+    return "".join([path.read_text(), *(config_text(*parent.strip("/").split("/", 1)) if parent.startswith("/")
+                                        else config_text(group, parent) for parent in extended)])
 
 
 @pytest.fixture(scope="module")
