@@ -8,6 +8,7 @@ every option of every config group.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +37,11 @@ from nasgen.utils import seed_everything
 log = logging.getLogger(__name__)
 
 
+CONFIGS = Path(__file__).parent / "configs"  # the package's config groups, to name a profile's readers
+PAPER_PROFILE = "paper"  # the profile of the publications' settings, which caps nothing
+PROFILE_READ = "${profile."
+BUILT_GROUPS = ("search_space", "benchmark", "objective", "search", "study", "evaluation")  # what prepare builds
+INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # ${node.key}, not resolvers such as ${oc.env:...}
 TOP_LEVEL_RANGES = {"seed": Int(0), "budget": Int(1), "torch_threads": Int(1)}
 
 
@@ -82,6 +88,7 @@ def prepare(cfg: DictConfig) -> Components:
     objective, each evaluation suite against objective and benchmark. Nothing is pretrained or
     queried, so every config problem stops the run before it costs anything."""
     _check_top_level(cfg)
+    _check_profile(cfg)
     space = build(cfg.search_space, "search_space", SearchSpace)
     benchmark = build(cfg.benchmark, "benchmark", Benchmark)
     if benchmark.space.name != space.name:
@@ -130,6 +137,52 @@ def _check_budget(budget: int, space: SearchSpace, benchmark: Benchmark) -> None
     if isinstance(benchmark, PartialBenchmark) and benchmark.skip_missing and budget > benchmark.evaluable_count:
         raise ConfigError(f"budget={budget} is more than the {benchmark.evaluable_count} architectures the "
                           f"{benchmark.name} table holds (benchmark.skip_missing=true passes over the others)")
+
+
+def _check_profile(cfg: DictConfig) -> None:
+    """A compute profile other than the paper's caps the settings that interpolate it
+    (``${profile.finetune_epochs}``); a run none of whose built components reads one, directly or
+    through a node it interpolates (``generator: ${generator}``), would run the same under any
+    profile's name, so it is refused, naming the options that read a profile."""
+    profile = cfg.get("profile")
+    if profile is None or profile.get("name") == PAPER_PROFILE:
+        return
+    if _reads_profile(OmegaConf.to_container(cfg, resolve=False)):
+        return
+    readers = sorted(f"{folder.name}={option.stem}" for folder in CONFIGS.iterdir() if folder.is_dir()
+                     for option in folder.glob("*.yaml")
+                     if folder.name not in ("profile", "experiment") and PROFILE_READ in option.read_text())
+    raise ConfigError(f"profile={profile.get('name')} changes only settings that read it, and no component of this "
+                      f"run does; drop profile= (or set profile={PAPER_PROFILE}) or use it with "
+                      f"{', '.join(readers) or 'a component that reads it'}")
+
+
+def _reads_profile(settings: dict) -> bool:
+    """Whether a component built from ``settings`` (the unresolved config) reads the profile."""
+    pending: list = [settings.get(key) for key in BUILT_GROUPS]
+    followed: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+        elif isinstance(node, str):
+            if PROFILE_READ in node:
+                return True
+            for key in set(INTERPOLATION.findall(node)) - followed:
+                followed.add(key)
+                pending.append(_lookup(settings, key))
+    return False
+
+
+def _lookup(settings: dict, dotted: str) -> object:
+    node: object = settings
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _check_top_level(cfg: DictConfig) -> None:

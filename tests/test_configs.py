@@ -30,7 +30,7 @@ from nasgen.search.random_search import RandomSearch
 
 CONFIGS = Path(nasgen.configs.__file__).parent
 GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant",
-          "study")
+          "study", "profile")
 
 
 def options(group: str) -> list[str]:
@@ -53,7 +53,8 @@ def on_partial_table(experiment: str) -> bool:
 EXPERIMENTS = options("experiment")
 # Searches that need a cost (a second objective, or Joint=1's cost ranking) and those that refuse one.
 NEEDS_COST = {"nsga2", "ag_net_hw_joint"}
-REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space", "latent_bo", "latent_bo192"}
+REFUSES_CONSTRAINT = {"bananas", "bo", "gp_bo", "latent_space", "latent_bo", "latent_bo192", "inn_invert",
+                      "inn_invert_smoke"}
 CONSTRAINED = {"hw_nb201"}  # experiments whose objective has a cost limit
 # Experiments on user-supplied data (the full NB101 table is not here) are composed on the real
 # partial table that is: NASLib's labelled NB101 cells, searched on validation accuracy only.
@@ -76,8 +77,12 @@ def prepared(cfg: DictConfig):
         pytest.skip(f"needs the shared benchmark data: {str(exc).splitlines()[0]}")
 
 
-# Searches that need a generator with an encoder (generator=svge), and the experiments running one.
+# Searches that need a generator with an encoder (generator=svge, inn), and the experiments running one.
 NEEDS_ENCODER = {"latent_bo", "latent_bo192"}
+ENCODING_GENERATORS = ("svge", "inn")
+# Searches that need a performance-conditioned generator (generator=inn).
+NEEDS_PERFORMANCE_GENERATOR = {"inn_invert", "inn_invert_smoke"}
+PROFILE_READ = "${profile."
 
 
 def option_of(experiment: str, target: str, group: str, option: str) -> str | None:
@@ -102,6 +107,34 @@ class ParsedConfigFiles(CachingConfigRepository):
 
     def load_config(self, config_path: str) -> ConfigResult | None:
         return copy.deepcopy(super().load_config(config_path))
+
+
+def search_of(experiment: str, group: str, option: str) -> str | None:
+    """The search option ``experiment`` composed with ``group=option`` runs (a variant names its own)."""
+    if group == "variant":
+        for entry in OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("defaults", []):
+            if isinstance(entry, DictConfig) and "override /search" in entry:
+                return entry["override /search"]
+    return option_of(experiment, "search", group, option)
+
+
+def reads_profile(experiment: str, group: str, option: str) -> bool:
+    """Whether the search or study of the combination reads ``${profile.*}``, itself or through
+    the generator it interpolates (the config files' text, not the pipeline's walk)."""
+    generator = config_text("generator", option_of(experiment, "generator", group, option) or "ag_net")
+    study, search = option_of(experiment, "study", group, option), search_of(experiment, group, option)
+    text = config_text("study", study) if study else config_text("search", search) if search else ""
+    return PROFILE_READ in text or ("${generator}" in text and PROFILE_READ in generator)
+
+
+def config_text(group: str, option: str) -> str:
+    """The text of a group's option file and of the options it extends (``parent`` or
+    ``/group/parent@package``)."""
+    path = CONFIGS / group / f"{option}.yaml"
+    extended = [entry.split("@")[0] for entry in OmegaConf.load(path).get("defaults", [])
+                if isinstance(entry, str) and entry != "_self_"]
+    return "".join([path.read_text(), *(config_text(*parent.strip("/").split("/", 1)) if parent.startswith("/")
+                                        else config_text(group, parent) for parent in extended)])
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +232,10 @@ def test_every_experiment_builds_as_it_is(outcome, experiment: str):
 def expected_refusal(experiment: str, group: str, option: str) -> str | None:
     """The part of the message that must refuse this combination, None if it must build."""
     constrained = experiment in CONSTRAINED
+    # a profile nothing reads is refused first (profile=cpu is the INN experiments' default)
+    if (option_of(experiment, "profile", group, option) or "paper") != "paper" and \
+            not reads_profile(experiment, group, option):
+        return "changes only settings that read it"
     # the budget is checked first, also for a study
     if (experiment in USER_DATA or on_partial_table(experiment)) and group == "variant" and \
             OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("budget", 0) > PARTIAL_TABLE_CELLS:
@@ -216,9 +253,15 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
         return "cost constraints"
     if constrained and group == "variant" and option in ("ag_net_oracle", "ag_net_xgb", "ag_net_xgb_ranking"):
         return "differentiable predictors"
+    generator = option_of(experiment, "generator", group, option) or "ag_net"
     if option_of(experiment, "search", group, option) in NEEDS_ENCODER and not is_study(experiment) and \
-            not (option_of(experiment, "generator", group, option) or "ag_net").startswith("svge"):
+            not generator.startswith(ENCODING_GENERATORS):
         return "use generator=svge"
+    if search_of(experiment, group, option) in NEEDS_PERFORMANCE_GENERATOR and not is_study(experiment) and \
+            not generator.startswith("inn"):
+        # an experiment's own generator settings (inn_smoke's tiny pretraining) fit only its generator
+        sets_generator = "generator" in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
+        return "does not take the settings" if sets_generator and group == "generator" else "use generator=inn"
     return None
 
 
@@ -227,7 +270,7 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
 @pytest.mark.parametrize("experiment, group", [
     *[by_experiment(experiment, "search") for experiment in EXPERIMENTS],
     *[by_experiment(experiment, group, marks=(pytest.mark.slow,))
-      for group in ("evaluation", "variant") for experiment in EXPERIMENTS]])
+      for group in ("evaluation", "variant", "profile") for experiment in EXPERIMENTS]])
 def test_every_experiment_composes_with_every_option(outcome, experiment: str, group: str):
     for option in options(group):
         message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)

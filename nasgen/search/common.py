@@ -14,7 +14,8 @@ def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, 
     space's sampler, or uniformly from the table's architectures where the benchmark is a partial
     table that skips what it lacks (:attr:`Oracle.evaluable_archs`)."""
     if oracle.evaluable_archs is not None:
-        return _unseen_from_table(space, oracle, rng, n)
+        return unseen_from(oracle.evaluable_archs, space, oracle, rng, n,
+                           f"the {oracle.benchmark.name} table")
     chosen: dict = {}
     draws = 0
     while len(chosen) < n:
@@ -37,18 +38,20 @@ def require_one_cell(space: SearchSpace, method: str) -> None:
                           f"(`nasgen run` does so)")
 
 
-def _unseen_from_table(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int) -> list[Arch]:
+def unseen_from(cells: list[Arch], space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int,
+                what: str) -> list[Arch]:
+    """``n`` of ``cells`` (``what`` names them in the error) drawn uniformly without replacement,
+    pairwise non-isomorphic and not seen by ``oracle``."""
     chosen: dict = {}
-    table = oracle.evaluable_archs
-    for position in rng.permutation(len(table)).tolist():
-        arch = table[position]
+    for position in rng.permutation(len(cells)).tolist():
+        arch = cells[position]
         key = space.key(arch)
         if key not in chosen and not oracle.seen(arch):
             chosen[key] = arch
             if len(chosen) == n:
                 return list(chosen.values())
-    raise NasgenError(f"only {len(chosen)} of the {len(table)} architectures of the {oracle.benchmark.name} "
-                      f"table are not queried yet, {n} were asked for")
+    raise NasgenError(f"only {len(chosen)} of the {len(cells)} architectures of {what} are not queried yet, "
+                      f"{n} were asked for")
 
 
 def unseen_unique(space: SearchSpace, oracle: Oracle, archs: list[Arch]) -> list[Arch]:

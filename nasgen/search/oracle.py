@@ -70,8 +70,10 @@ class Oracle:
         self._replay: dict[Hashable, dict] = {}
         self._start = time.perf_counter()
         self._file = None
-        if history_path is not None:
-            self._open(Path(history_path))
+        # where the run keeps its files: a search that checkpoints its own state puts it beside
+        self.history_path = None if history_path is None else Path(history_path)
+        if self.history_path is not None:
+            self._open(self.history_path)
 
     # -- history on disk ----------------------------------------------------------------
     def _open(self, path: Path) -> None:
@@ -124,6 +126,12 @@ class Oracle:
         csv.writer(self._file).writerow(fields)
         self._file.flush()
         os.fsync(self._file.fileno())
+
+    def in_history(self, arch: Arch) -> bool:
+        """Whether ``arch`` (or an isomorphic one) was paid for in the history being resumed and
+        not replayed yet: a search restoring a checkpoint checks that every query it holds will be
+        replayed, not paid again."""
+        return self.space.key(arch) in self._replay
 
     def close(self) -> None:
         if self._file is not None:
