@@ -66,7 +66,7 @@ def test_a_run_cut_inside_a_round_resumes_to_the_uninterrupted_history(tmp_path:
     """192 queries: the initial 100, 18 rounds of 5 and a last round of 2 (note A17). The cut run
     stops after paying round 4's queries and before its checkpoint; resumed, it replays them."""
     cfg = composed("budget=192", "search.retrain.max_steps=1", "search.candidates=20", "search.retries_per_level=1",
-                   "search.finetune.epochs=1",
+                   "generator.finetune.epochs=1",
                    "evaluation.summary.plot=false")
     whole = run(cfg, tmp_path / "whole")
     queries = [r["queries"] for r in whole["search_stats"]["rounds"]]
@@ -98,7 +98,7 @@ def test_a_run_cut_inside_a_round_resumes_to_the_uninterrupted_history(tmp_path:
 
 
 def test_random_candidates_are_ranked_by_the_inn_without_decoding(tmp_path: Path, composed):
-    results = run(composed("budget=110", "search.candidate_source=random", "search.finetune.epochs=1",
+    results = run(composed("budget=110", "search.candidate_source=random", "generator.finetune.epochs=1",
                            "evaluation.summary.plot=false"),
                   tmp_path / "random")
     rounds = results["search_stats"]["rounds"]

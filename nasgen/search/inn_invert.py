@@ -6,13 +6,14 @@ thesis 2023, Algorithm 1; ``../shared/notes/chen_inn_generator.md`` sections 2.6
 2. ``init_train`` architectures drawn from the generator's training split and ``init_valid`` from
    its validation part are queried (both count against the budget) and labelled with the search
    metric times :func:`~nasgen.search.ag_net.search_target_scale` (a fraction for a percentage);
-   each is repeated ``repeat`` times. The invertible network (and, with ``mode: e2e``, the VAE) is
-   fine-tuned on them, without rank weights.
+   each is repeated ``generator.finetune.repeat`` times. The invertible network (and, with
+   ``generator.finetune.mode: e2e``, the VAE) is fine-tuned on them by the generator's own
+   fine-tuning settings (``generator.finetune``, shared with the INN studies), without rank weights.
 3. Each round: ``candidates`` new architectures are decoded from ``INN^-1([z, target_y])``,
    ``z ~ N(0, I)`` (``candidate_source: random``: random unqueried ones, the thesis' Ours-Random,
    which keeps the predictor and drops the generator); each candidate is re-encoded and the INN's
    forward direction predicts its accuracy; the ``top_k`` best predicted are queried, join the
-   training set ``repeat`` times, and the model is retrained from its current weights with rank
+   training set as often as the initial ones, and the model is retrained from its current weights with rank
    weights ``1 / (rank_k |B| + rank)`` within each mini-batch, early stopping on the fixed
    validation set.
 
@@ -52,7 +53,7 @@ from torch import nn
 
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import PerformanceConditionedGenerator, graph_targets
-from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, joined, labelled_set
+from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, finetune_schedule, joined, labelled_set
 from nasgen.generators.pretrain import PretrainConfig, initial_generator, pretrain
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
@@ -89,9 +90,8 @@ class Labelled:
         return cls([space.from_str(s) for s in saved["archs"]], list(saved["y"]))
 
 
-@ranges("search", init_train=Int(1), init_valid=Int(1), repeat=Int(1), candidates=Int(1), top_k=Int(1),
-        retries_per_level=Int(1), max_rounds=Int(0), target_y=Float(), rank_k=Float(0.0),
-        lr=Float(0.0, above=True))
+@ranges("search", init_train=Int(1), init_valid=Int(1), candidates=Int(1), top_k=Int(1),
+        retries_per_level=Int(1), max_rounds=Int(0), target_y=Float(), rank_k=Float(0.0))
 class INNInvertSearch:
     """``search=inn_invert`` (the module docstring gives the loop and its decisions).
 
@@ -100,12 +100,11 @@ class INNInvertSearch:
         pretrain: pretraining seed and cache; the seed also chooses the generator's training split
             the initial labelled sets are drawn from.
         profile: the name of the compute profile whose caps the schedules carry (``profile=cpu``).
-        mode: ``e2e`` trains VAE and INN on the labelled sets, ``partial`` the INN alone (thesis l.583).
-        lr: the one Adam optimiser's learning rate, created before the fine-tuning and kept after.
-        finetune, retrain: :class:`~nasgen.generators.inn_training.LabelledSchedule` settings of the
-            fine-tuning on the initial sets and of each round's retraining.
+        retrain: :class:`~nasgen.generators.inn_training.LabelledSchedule` settings of each round's
+            retraining. The fine-tuning on the initial sets, its mode (e2e | partial), learning rate
+            and repeats are the generator's (``generator.finetune``): one place for the settings the
+            INN studies fine-tune by too.
         init_train, init_valid: initial labelled architectures (both are queried and count).
-        repeat: how often each labelled architecture occurs in its set (thesis: 20).
         candidates: new architectures per round (thesis: 100); top_k: of them queried (5).
         target_y: the label the INN is inverted at (1.0 = 100 %, thesis).
         noise_schedule, retries_per_level: the latent noise fallback when candidates run short.
@@ -115,22 +114,19 @@ class INNInvertSearch:
     """
 
     def __init__(self, generator: Callable[[GraphSpec], nn.Module], pretrain: "PretrainConfig | dict | None" = None,
-                 profile: str = "paper", mode: str = "e2e", lr: float = 1e-3,
-                 finetune: "LabelledSchedule | dict | None" = None, retrain: "LabelledSchedule | dict | None" = None,
-                 init_train: int = 50, init_valid: int = 50, repeat: int = 20, candidates: int = 100,
+                 profile: str = "paper", retrain: "LabelledSchedule | dict | None" = None,
+                 init_train: int = 50, init_valid: int = 50, candidates: int = 100,
                  top_k: int = 5, target_y: float = 1.0, noise_schedule: Sequence[float] = NOISE_SCHEDULE,
                  retries_per_level: int = 10, max_rounds: int = 100, rank_weights: bool = True,
                  rank_k: float = 0.01, candidate_source: str = "generated", device: str = "cpu") -> None:
         self.make_generator = generator
         self.pretrain_config = pretrain if isinstance(pretrain, PretrainConfig) else PretrainConfig(**(pretrain or {}))
-        choose("search.mode", mode, ("e2e", "partial"))
         choose("search.candidate_source", candidate_source, ("generated", "random"))
         if not noise_schedule or any(not 0 <= level for level in noise_schedule):
             raise ConfigError(f"search.noise_schedule must list latent noise levels >= 0, got {list(noise_schedule)}")
-        self.profile, self.mode, self.lr = profile, mode, lr
-        self.finetune = _schedule(finetune, LabelledSchedule(epochs=500, plateau_patience=25, early_stop=50))
+        self.profile = profile
         self.retrain = _schedule(retrain, LabelledSchedule(epochs=50, early_stop=10))
-        self.init_train, self.init_valid, self.repeat = init_train, init_valid, repeat
+        self.init_train, self.init_valid = init_train, init_valid
         self.candidates, self.top_k, self.target_y = candidates, top_k, target_y
         self.noise_schedule, self.retries_per_level = [float(level) for level in noise_schedule], retries_per_level
         self.max_rounds = max_rounds
@@ -162,11 +158,12 @@ class INNInvertSearch:
         # (dropout, the INN's sampling where it uses it) restarts from the search seed.
         torch.manual_seed(int(rng.integers(2**31)))
         torch_rng = torch_generator(rng, self.device)
-        trainer = INNTrainer(model, mode=self.mode, lr=self.lr, device=self.device)
+        finetune = model.finetune
+        trainer = INNTrainer(model, mode=finetune.mode, lr=finetune.lr, device=self.device)
         checkpoint = None if oracle.history_path is None else oracle.history_path.with_name(CHECKPOINT)
         restored = self._restore(checkpoint, space, oracle, trainer, rng, torch_rng)
         if restored is None:
-            self.stats = {"profile": self.profile, "pretrain": record, "mode": self.mode,
+            self.stats = {"profile": self.profile, "pretrain": record, "mode": finetune.mode,
                           "candidate_source": self.candidate_source, "rank_k": self.rank_k,
                           "seconds": {"pretrain": 0.0, "finetune": 0.0, "search": 0.0}, "rounds": [], "resumed": []}
             train, valid, scale = self._initial(model, trainer, space, oracle, rng, torch_rng)
@@ -174,13 +171,13 @@ class INNInvertSearch:
         else:
             train, valid, scale = restored
         self.stats["seconds"]["pretrain"] += pretrain_seconds
-        train_set = labelled_set(space, train.archs, np.array(train.y), self.repeat)
-        valid_set = labelled_set(space, valid.archs, np.array(valid.y), self.repeat)
+        train_set = labelled_set(space, train.archs, np.array(train.y), finetune.repeat)
+        valid_set = labelled_set(space, valid.archs, np.array(valid.y), finetune.repeat)
         while oracle.remaining > 0 and len(self.stats["rounds"]) < self.max_rounds:
             start = time.perf_counter()
             chosen, y, round_stats = self._round(model, space, oracle, rng, torch_rng, scale)
             train.add(chosen, y)
-            train_set = joined(train_set, labelled_set(space, chosen, y, self.repeat))
+            train_set = joined(train_set, labelled_set(space, chosen, y, finetune.repeat))
             if oracle.remaining > 0:  # a model retrained after the last query would serve nothing
                 round_stats["retrain"] = trainer.fit(train_set, valid_set, self.retrain, self.rank_k, torch_rng)
             round_stats["seconds"] = time.perf_counter() - start
@@ -206,15 +203,16 @@ class INNInvertSearch:
         train, valid = Labelled(), Labelled()
         train.add(train_archs, train_values * scale)
         valid.add(valid_archs, valid_values * scale)
-        fitted = trainer.fit(labelled_set(space, train.archs, np.array(train.y), self.repeat),
-                             labelled_set(space, valid.archs, np.array(valid.y), self.repeat),
-                             self.finetune, None, torch_rng)
+        repeat = model.finetune.repeat
+        fitted = trainer.fit(labelled_set(space, train.archs, np.array(train.y), repeat),
+                             labelled_set(space, valid.archs, np.array(valid.y), repeat),
+                             finetune_schedule(model), None, torch_rng)
         self.stats["init"] = {"train": len(train_archs), "valid": len(valid_archs), "queries": oracle.spent,
                               "target_scale": scale}
         self.stats["finetune"] = fitted
         self.stats["seconds"]["finetune"] += fitted["seconds"]
-        log.info("inn_invert: fine-tuned (%s) on %d + %d labelled architectures: %s", self.mode, len(train_archs),
-                 len(valid_archs), fitted)
+        log.info("inn_invert: fine-tuned (%s) on %d + %d labelled architectures: %s", model.finetune.mode,
+                 len(train_archs), len(valid_archs), fitted)
         return train, valid, scale
 
     def _initial_pools(self, model: nn.Module, space: SearchSpace, oracle: Oracle) -> tuple[list[Arch], list[Arch]]:
