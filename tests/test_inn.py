@@ -23,7 +23,6 @@ from nasgen.generators.inn_training import (
     INNTrainer,
     LabelledSchedule,
     batch_rank_weights,
-    finetune_schedule,
     joined,
     labelled_set,
 )
@@ -177,6 +176,6 @@ def test_the_profile_sets_the_schedules(profile: str, pretrain_epochs: int, fine
         cfg = compose("config", ["generator=inn", f"profile={profile}"])
     inn_model = instantiate(cfg.generator)(NB201.graph)
     assert inn_model.schedule.epochs == pretrain_epochs
-    assert finetune_schedule(inn_model) == LabelledSchedule(epochs=finetune_epochs, plateau_patience=25, early_stop=50)
+    assert inn_model.finetune.epochs == finetune_epochs and inn_model.finetune.early_stop == 50
     assert inn_model.encoder_settings.mlp_hidden == (128, 128, 128, 128) and inn_model.loss_settings.w_kl == 0.16
     assert cfg.profile.name == profile

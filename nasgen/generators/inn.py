@@ -124,17 +124,31 @@ class PretrainSchedule:
 
 
 @dataclass(frozen=True)
-class FinetuneSettings:
-    """The labelled fine-tuning the search starts with (thesis Table 12): read by the search to
-    build its :class:`~nasgen.generators.inn_training.LabelledSchedule` and trainer."""
+class LabelledSchedule:
+    """A labelled fit of the INN (:class:`~nasgen.generators.inn_training.INNTrainer`): the
+    retraining after each round (thesis Table 13: ``epochs`` 50, constant lr, ``early_stop`` 10)
+    or, as :class:`FinetuneSettings`, the fine-tuning; ``max_steps`` caps the mini-batches of one
+    fit (CPU profile)."""
 
-    mode: str = "e2e"  # e2e: GVAE and INN learn; partial: the GVAE is frozen
-    epochs: int = 500
+    epochs: int
     batch_size: int = 64
     lr: float = 1e-3
-    plateau_patience: int = 25
+    plateau_patience: int | None = None  # ReduceLROnPlateau on the validation loss; None: constant lr
+    plateau_factor: float = 0.1
+    min_lr: float = 1e-5
     early_stop: int = 50
-    repeat: int = 20  # each labelled cell counts this many times
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneSettings(LabelledSchedule):
+    """The labelled fine-tuning on the initial cells (thesis Table 12), which the search and the
+    INN studies both run: its schedule, the mode and how often each labelled cell counts."""
+
+    epochs: int = 500
+    plateau_patience: int | None = 25
+    mode: str = "e2e"  # e2e: GVAE and INN learn; partial: the GVAE is frozen
+    repeat: int = 20  # each labelled cell counts this many times (also the cells queried later)
 
 
 def _settings(kind: type, values: Mapping | None):

@@ -25,7 +25,7 @@ import torch
 
 from nasgen.errors import ConfigError
 from nasgen.generators.base import graph_targets
-from nasgen.generators.inn import INNGenerator
+from nasgen.generators.inn import INNGenerator, LabelledSchedule
 from nasgen.spaces.base import Arch, SearchSpace
 
 MODES = ("e2e", "partial")
@@ -58,29 +58,6 @@ def labelled_set(space: SearchSpace, archs: Sequence[Arch], y: np.ndarray, repea
 def joined(a: LabelledSet, b: LabelledSet) -> LabelledSet:
     return LabelledSet(torch.cat([a.node_types, b.node_types]), torch.cat([a.edges, b.edges]),
                        torch.cat([a.y, b.y]), torch.cat([a.repeats, b.repeats]))
-
-
-@dataclass
-class LabelledSchedule:
-    """Fine-tune: ``epochs`` 500, ``plateau_patience`` 25, ``early_stop`` 50; retraining:
-    ``epochs`` 50, no plateau (constant lr), ``early_stop`` 10; ``max_steps`` caps the
-    mini-batches of one fit (CPU profile)."""
-
-    epochs: int
-    batch_size: int = 64
-    lr: float = 1e-3
-    plateau_patience: int | None = None
-    plateau_factor: float = 0.1
-    min_lr: float = 1e-5
-    early_stop: int = 50
-    max_steps: int | None = None
-
-
-def finetune_schedule(model: INNGenerator) -> LabelledSchedule:
-    """The schedule of the labelled fine-tuning the generator's config names (``generator.finetune``)."""
-    settings = model.finetune
-    return LabelledSchedule(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                            plateau_patience=settings.plateau_patience, early_stop=settings.early_stop)
 
 
 def batch_rank_weights(y: torch.Tensor, k: float) -> torch.Tensor:

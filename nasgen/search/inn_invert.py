@@ -53,7 +53,8 @@ from torch import nn
 
 from nasgen.errors import ConfigError, choose
 from nasgen.generators.base import PerformanceConditionedGenerator, graph_targets
-from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, finetune_schedule, joined, labelled_set
+from nasgen.generators.inn import LabelledSchedule
+from nasgen.generators.inn_training import INNTrainer, joined, labelled_set
 from nasgen.generators.pretrain import PretrainConfig, initial_generator, pretrain
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
@@ -100,7 +101,7 @@ class INNInvertSearch:
         pretrain: pretraining seed and cache; the seed also chooses the generator's training split
             the initial labelled sets are drawn from.
         profile: the name of the compute profile whose caps the schedules carry (``profile=cpu``).
-        retrain: :class:`~nasgen.generators.inn_training.LabelledSchedule` settings of each round's
+        retrain: :class:`~nasgen.generators.inn.LabelledSchedule` settings of each round's
             retraining. The fine-tuning on the initial sets, its mode (e2e | partial), learning rate
             and repeats are the generator's (``generator.finetune``): one place for the settings the
             INN studies fine-tune by too.
@@ -206,7 +207,7 @@ class INNInvertSearch:
         repeat = model.finetune.repeat
         fitted = trainer.fit(labelled_set(space, train.archs, np.array(train.y), repeat),
                              labelled_set(space, valid.archs, np.array(valid.y), repeat),
-                             finetune_schedule(model), None, torch_rng)
+                             model.finetune, None, torch_rng)
         self.stats["init"] = {"train": len(train_archs), "valid": len(valid_archs), "queries": oracle.spent,
                               "target_scale": scale}
         self.stats["finetune"] = fitted

@@ -46,7 +46,7 @@ from nasgen.benchmarks.base import Benchmark, PartialBenchmark  # noqa: E402
 from nasgen.errors import ConfigError  # noqa: E402
 from nasgen.evaluation.predictor_quality import METRICS, regression_metrics, split, write_csv  # noqa: E402
 from nasgen.generators.base import PerformanceConditionedGenerator, graph_targets  # noqa: E402
-from nasgen.generators.inn_training import INNTrainer, LabelledSchedule, labelled_set  # noqa: E402
+from nasgen.generators.inn_training import INNTrainer, labelled_set  # noqa: E402
 from nasgen.generators.pretrain import PretrainConfig, built_generator, pretrain  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
@@ -138,10 +138,8 @@ class INNRegression:
         def labelled(cells: list[Arch]):
             return labelled_set(space, cells, benchmark.query(cells, metric) * scale, settings.repeat)
 
-        schedule = LabelledSchedule(settings.epochs, settings.batch_size, settings.lr, settings.plateau_patience,
-                                    early_stop=settings.early_stop)
         trainer = INNTrainer(model, mode=settings.mode, lr=settings.lr, device=device)
-        fit = trainer.fit(labelled(fitted[:n_train]), labelled(fitted[n_train:]), schedule, rank_k=None,
+        fit = trainer.fit(labelled(fitted[:n_train]), labelled(fitted[n_train:]), settings, rank_k=None,
                           generator=torch.Generator().manual_seed(seed))
         finetuned = time.perf_counter()
         model.eval()
