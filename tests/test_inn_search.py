@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from test_cli_run import nasgen
 
 from nasgen.errors import ConfigError
 from nasgen.pipeline import prepare, run
-from nasgen.search.inn_invert import INNInvertSearch
+from nasgen.search.inn_invert import CHECKPOINT, INNInvertSearch
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,14 @@ def test_a_run_cut_inside_a_round_resumes_to_the_uninterrupted_history(tmp_path:
         run(cfg, tmp_path / "cut")
     assert len(rows(tmp_path / "cut")) == 120
     monkeypatch.setattr(INNInvertSearch, "_save", original)
+    shutil.copytree(tmp_path / "cut", tmp_path / "damaged")
+    (tmp_path / "damaged" / CHECKPOINT).write_bytes(b"not a checkpoint")
     with open_dict(cfg):
         cfg.resume = True
     resumed = run(cfg, tmp_path / "cut")
+    # a damaged checkpoint: the search starts over, replaying the paid queries instead of paying them
+    run(cfg, tmp_path / "damaged")
+    assert rows(tmp_path / "damaged") == rows(tmp_path / "whole")
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
     assert resumed["search_stats"]["resumed"] == [3]
     strip = ("seconds", "retrain")

@@ -42,6 +42,7 @@ searches without a checkpoint do) would repeat every retraining, minutes per rou
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,8 +303,13 @@ class INNInvertSearch:
         where there is none or the history no longer holds every query it counts."""
         if path is None or not path.is_file():
             return None
-        state = torch.load(path, weights_only=True)
-        queried = [space.from_str(s) for s in state["queried"]]
+        try:
+            state = torch.load(path, weights_only=True)
+            queried = [space.from_str(s) for s in state["queried"]]
+        except (OSError, KeyError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            log.warning("%s is damaged (%s); starting the search over (the queries history.csv holds are "
+                        "replayed, not paid again)", path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
         if not all(oracle.in_history(arch) for arch in queried):
             log.warning("%s counts queries that history.csv does not hold; starting the search over (the "
                         "queries the history holds are replayed, not paid again)", path)
