@@ -131,8 +131,11 @@ def config_text(group: str, option: str) -> str:
     """The text of a group's option file and of the options it extends (``parent`` or
     ``/group/parent@package``)."""
     path = CONFIGS / group / f"{option}.yaml"
-    extended = [entry.split("@")[0] for entry in OmegaConf.load(path).get("defaults", [])
-                if isinstance(entry, str) and entry != "_self_"]
+    defaults = OmegaConf.load(path).get("defaults", [])
+    # `parent`, `/group/option@package` and `/group@package: option` entries
+    extended = [entry.split("@")[0] for entry in defaults if isinstance(entry, str) and entry != "_self_"]
+    extended += [f"{key.split('@')[0]}/{value}" for entry in defaults if isinstance(entry, DictConfig)
+                 for key, value in entry.items() if key.startswith("/") and value is not None]
     return "".join([path.read_text(), *(config_text(*parent.strip("/").split("/", 1)) if parent.startswith("/")
                                         else config_text(group, parent) for parent in extended)])
 

@@ -47,7 +47,7 @@ def test_the_smoke_experiment_runs_end_to_end_through_the_command_line(tmp_path:
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     stats, history = results["search_stats"], rows(tmp_path / "run")
     assert results["status"] == "complete" and len(history) == results["budget"] == results["queries"] == 112
-    assert stats["profile"] == "cpu" and stats["init"] == {"train": 50, "valid": 50, "queries": 100,
+    assert stats["profile"] == "smoke" and stats["init"] == {"train": 50, "valid": 50, "queries": 100,
                                                           "target_scale": 0.01}
     # 100 initial queries, two rounds of 5, a last one of 2 without the retraining nothing would use
     assert [r["queries"] for r in stats["rounds"]] == [105, 110, 112]
