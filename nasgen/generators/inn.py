@@ -66,6 +66,8 @@ from nasgen.models.gnn import mlp
 from nasgen.models.message_passing import sparse_graphs
 from nasgen.spaces.base import Arch, GraphSpec, SearchSpace
 
+FINETUNE_MODES = ("e2e", "partial")  # e2e: GVAE and INN learn the labels; partial: the INN alone
+
 
 @dataclass(frozen=True)
 class EncoderSettings:
@@ -320,8 +322,9 @@ class INNGenerator(nn.Module):
         self.loss_settings = _settings(LossSettings, loss)
         self.schedule = _settings(PretrainSchedule, pretrain)
         self.finetune = _settings(FinetuneSettings, finetune)
-        if self.finetune.mode not in ("e2e", "partial"):
-            raise ConfigError(f"generator.finetune.mode must be e2e or partial, got {self.finetune.mode!r}")
+        if self.finetune.mode not in FINETUNE_MODES:
+            raise ConfigError(f"generator.finetune.mode must be {' or '.join(FINETUNE_MODES)}, "
+                              f"got {self.finetune.mode!r}")
         self.latent_per_node = self.encoder_settings.latent_per_node
         self.latent_dim = graph.max_nodes * self.latent_per_node
         self.encoder = GINEncoder(graph.num_types, self.encoder_settings)
@@ -334,13 +337,18 @@ class INNGenerator(nn.Module):
                 f"inn_clamp={inn.clamp} ({inn.clamp_activation})")
 
     # -- graph VAE ----------------------------------------------------------------
-    def encode_distribution(self, node_types: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def node_distribution(self, node_types: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-node mean and log-variance ``[B, N, L]`` of graphs in the layout of ``graph_targets``."""
         features = F.one_hot(node_types, self.graph.num_types).float()
         return self.encoder(features, dense_adjacency(edges, self.graph.max_nodes))
 
+    def encode_distribution(self, node_types: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance ``[B, latent_dim]`` (the node latents flattened, as the INN reads them)."""
+        mean, logvar = self.node_distribution(node_types, edges)
+        return mean.flatten(1), logvar.flatten(1)
+
     def encode(self, node_types: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        return self.encode_distribution(node_types, edges)[0].flatten(1)
+        return self.encode_distribution(node_types, edges)[0]
 
     def decode_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened latents ``[B, latent_dim]`` -> type logits and two-class edge logits."""
@@ -357,7 +365,7 @@ class INNGenerator(nn.Module):
 
     def autoencode(self, node_types: torch.Tensor, edges: torch.Tensor, generator: torch.Generator) -> VAEPass:
         """Encode, reparameterise with noise from ``generator``, decode; the per-graph GVAE loss."""
-        mean, logvar = self.encode_distribution(node_types, edges)
+        mean, logvar = self.node_distribution(node_types, edges)
         noise = torch.randn(mean.shape, generator=generator).to(mean.device)
         z = mean + self.encoder_settings.eps_scale * torch.exp(0.5 * logvar) * noise
         node_logits, edge_classes = self.decoder(z)

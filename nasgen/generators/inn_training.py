@@ -25,10 +25,8 @@ import torch
 
 from nasgen.errors import ConfigError
 from nasgen.generators.base import graph_targets
-from nasgen.generators.inn import INNGenerator, LabelledSchedule
+from nasgen.generators.inn import FINETUNE_MODES, INNGenerator, LabelledSchedule
 from nasgen.spaces.base import Arch, SearchSpace
-
-MODES = ("e2e", "partial")
 
 
 @dataclass
@@ -72,8 +70,8 @@ class INNTrainer:
 
     def __init__(self, model: INNGenerator, mode: str = "e2e", lr: float = 1e-3,
                  device: "str | torch.device" = "cpu") -> None:
-        if mode not in MODES:
-            raise ConfigError(f"INN training mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode not in FINETUNE_MODES:
+            raise ConfigError(f"INN training mode must be one of {', '.join(FINETUNE_MODES)}, got {mode!r}")
         self.model = model.to(device)
         self.mode = mode
         self.device = device
