@@ -30,7 +30,8 @@ from nasgen.search.random_search import RandomSearch
 
 CONFIGS = Path(nasgen.configs.__file__).parent
 GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant",
-          "study", "profile")
+          "study", "profile", "supernet", "selection")
+ONE_SHOT_GROUPS = ("supernet", "selection")  # read by study=oneshot only
 
 
 def options(group: str) -> list[str]:
@@ -39,9 +40,7 @@ def options(group: str) -> list[str]:
 
 def is_study(experiment: str) -> bool:
     """Whether an experiment runs a study (configs/study/) instead of a search."""
-    defaults = OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml").get("defaults", [])
-    return any(key.split()[-1] == "/study" and value is not None
-               for entry in defaults if isinstance(entry, DictConfig) for key, value in entry.items())
+    return option_of(experiment, "study", "", "") is not None  # its own or that of the experiment it extends
 
 
 def on_partial_table(experiment: str) -> bool:
@@ -90,12 +89,23 @@ def option_of(experiment: str, target: str, group: str, option: str) -> str | No
     (through the experiments it extends); None where no experiment names one."""
     if group == target:
         return option
+    inherited = None  # an experiment's own override wins over the experiment it extends, wherever listed
     for entry in OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml").get("defaults", []):
         if isinstance(entry, DictConfig) and f"override /{target}" in entry:
             return entry[f"override /{target}"]
-        if isinstance(entry, str) and entry != "_self_":
-            return option_of(entry, target, group, option)
-    return None
+        if isinstance(entry, str) and entry != "_self_" and inherited is None:
+            inherited = option_of(entry, target, group, option)
+    return inherited
+
+
+def experiment_setting(experiment: str, key: str) -> object:
+    """The value of the dotted ``key`` an experiment sets itself or through the experiments it extends."""
+    config = OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
+    value = OmegaConf.select(config, key)
+    if value is not None:
+        return value
+    parents = [entry for entry in config.get("defaults", []) if isinstance(entry, str) and entry != "_self_"]
+    return next((v for v in (experiment_setting(p, key) for p in parents) if v is not None), None)
 
 
 class ParsedConfigFiles(CachingConfigRepository):
@@ -243,10 +253,23 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
     if (experiment in USER_DATA or on_partial_table(experiment)) and group == "variant" and \
             OmegaConf.load(CONFIGS / "variant" / f"{option}.yaml").get("budget", 0) > PARTIAL_TABLE_CELLS:
         return "architectures the nb101 table holds"
+    # supernet= and selection= are read by study=oneshot only (checked before the space is built)
+    one_shot = option_of(experiment, "study", group, option) == "oneshot"
+    if not one_shot and any(option_of(experiment, g, group, option) for g in ONE_SHOT_GROUPS):
+        return "no component of this run reads it"
     if is_study(experiment) and group in ("search", "variant", "evaluation"):
         return "does not search"
     if group == "study" and not is_study(experiment):
         return "does not search"
+    if one_shot and not option_of(experiment, "supernet", group, option):
+        return "study=oneshot trains a supernet"
+    if one_shot:
+        profile_option = option_of(experiment, "profile", group, option) or "paper"
+        profile = OmegaConf.load(CONFIGS / "profile" / f"{profile_option}.yaml")
+        epochs = experiment_setting(experiment, "study.selection_epochs") or \
+            OmegaConf.load(CONFIGS / "study" / "oneshot.yaml").selection_epochs
+        if max(epochs) > profile.supernet_epochs:  # e.g. darts_pt_nb201's epoch 100 with profile=smoke's 3
+            return "study.selection_epochs"
     if group == "search" and option in NEEDS_COST and not constrained:
         return "cost_metric"
     if group == "evaluation" and option == "hardware" and not constrained:
@@ -273,11 +296,31 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
 @pytest.mark.parametrize("experiment, group", [
     *[by_experiment(experiment, "search") for experiment in EXPERIMENTS],
     *[by_experiment(experiment, group, marks=(pytest.mark.slow,))
-      for group in ("evaluation", "variant", "profile") for experiment in EXPERIMENTS]])
+      for group in ("evaluation", "variant", "profile", *ONE_SHOT_GROUPS) for experiment in EXPERIMENTS]])
 def test_every_experiment_composes_with_every_option(outcome, experiment: str, group: str):
     for option in options(group):
         message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)
         assert message is None if refusal is None else refusal in message, (option, message)
+
+
+ONE_SHOT_EXPERIMENTS = [e for e in EXPERIMENTS if option_of(e, "study", "", "") == "oneshot"]
+
+
+@pytest.mark.parametrize("experiment", [by_experiment(experiment) for experiment in ONE_SHOT_EXPERIMENTS])
+def test_one_shot_experiments_compose_with_every_supernet_selection_profile_and_study(outcome, experiment: str):
+    for group in (*ONE_SHOT_GROUPS, "profile", "study"):
+        for option in options(group):
+            message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)
+            assert message is None if refusal is None else refusal in message, (group, option, message)
+            assert_one_line(message, (experiment, group, option))
+
+
+def test_one_shot_groups_are_refused_where_nothing_reads_them(outcome):
+    assert "supernet= is set, and no component of this run reads it" in outcome("smoke", "supernet", "darts")
+    assert "use it with study=oneshot" in outcome("quickstart", "selection", "pt")
+    assert "study=oneshot trains a supernet: choose supernet=" in outcome("inn_regression_nb201", "study", "oneshot")
+    assert "study.selection_epochs=[20, 40, 60, 80, 100] must be increasing search epochs in 1..3" in \
+        outcome("darts_pt_nb201", "profile", "smoke")
 
 
 def test_the_shared_file_cache_composes_what_hydra_composes(hydra_configs):
