@@ -64,6 +64,9 @@ class SupernetSchedule:
         betas = tuple(self.arch_betas)
         if len(betas) != 2 or not all(Float(0, 1).accepts(b) and b < 1 for b in betas):
             raise ConfigError(f"supernet.schedule.arch_betas must be two numbers in [0, 1), got {self.arch_betas!r}")
+        if self.train_portion >= 1:
+            raise ConfigError(f"supernet.schedule.train_portion must be below 1 (the rest trains alpha), "
+                              f"got {self.train_portion!r}")
         if self.lr_min > self.lr:
             raise ConfigError(f"supernet.schedule.lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
         self.arch_betas = (float(betas[0]), float(betas[1]))
@@ -86,8 +89,6 @@ def search_data(dataset: str, data_root_dir: "str | None", train_portion: float,
     """``dataset``'s train split shuffled with ``seed`` and cut: the first ``floor(train_portion
     * n)`` images train the weights, the rest the architecture (DARTS' split). The dataset's
     valid and test splits are not used."""
-    check_ranges("supernet.schedule", {"train_portion": _SCHEDULE_RANGES["train_portion"]},
-                 {"train_portion": train_portion})
     data = load_dataset(dataset, data_root_dir)
     n = len(data.train)
     cut = int(math.floor(train_portion * n))
@@ -197,6 +198,9 @@ class BilevelTrainer:
         images, labels = self._alpha
         return self._inputs(images[index], True), labels[index]
 
+    def _cuda_index(self) -> int:
+        return torch.cuda.current_device() if self.device.index is None else self.device.index
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -290,7 +294,7 @@ class BilevelTrainer:
         images, labels = self._alpha
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        devices = [self.device] if self.device.type == "cuda" else []
+        devices = [self._cuda_index()] if self.device.type == "cuda" else []
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed)
@@ -330,7 +334,7 @@ class BilevelTrainer:
             "numpy_rng": _numpy_rng_state(),
         }
         if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+            state["cuda_rng"] = torch.cuda.get_rng_state(self._cuda_index())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -357,4 +361,4 @@ class BilevelTrainer:
         torch.set_rng_state(state["torch_rng"])
         _set_numpy_rng_state(state["numpy_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            torch.cuda.set_rng_state(state["cuda_rng"], self._cuda_index())
