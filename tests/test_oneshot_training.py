@@ -191,6 +191,20 @@ def test_resume_is_bit_identical(digits, relaxation, op_set):
             assert torch.equal(value, expected[key]), key
 
 
+def test_state_dict_is_a_snapshot(digits):
+    trainer = _trainer(digits)
+    trainer.search_epoch()
+    state = trainer.state_dict()
+    trainer.search_epoch()
+    first = _snapshot(trainer)
+    for _ in range(2):  # loading the same in-memory state twice gives the same continuation
+        trainer.load_state_dict(state)
+        assert trainer.epoch == 1
+        trainer.search_epoch()
+        for key, value in _snapshot(trainer).items():
+            assert torch.equal(value, first[key]), key
+
+
 def test_resume_refuses_another_schedule(digits):
     state = _trainer(digits).state_dict()
     with pytest.raises(ConfigError, match="schedule"):

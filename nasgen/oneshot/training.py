@@ -19,6 +19,7 @@ search resumed from a checkpoint continues bit-identically.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -316,7 +317,8 @@ class BilevelTrainer:
     def state_dict(self) -> dict:
         """Everything a resumed run needs to continue bit-identically: model (weights, alpha,
         batch-norm buffers), decisions, both optimisers, the lr scheduler, epoch counters, the
-        batch-order generator and the global torch / numpy RNG states."""
+        batch-order generator and the global torch / numpy RNG states. A snapshot: copies that
+        later training does not change (so it can be kept in memory and loaded again)."""
         state = {
             "schedule": self.schedule.to_dict(),
             "model": self.model.state_dict(),
@@ -335,9 +337,11 @@ class BilevelTrainer:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self._cuda_index())
-        return state
+        return copy.deepcopy(state)
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (``state`` itself is left untouched)."""
+        state = copy.deepcopy(state)  # optimisers would otherwise train the snapshot's buffers in place
         if state["schedule"] != self.schedule.to_dict():
             raise ConfigError(f"the supernet checkpoint was made with schedule {state['schedule']}, "
                               f"this run has {self.schedule.to_dict()}: use another run directory")
