@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nasgen.errors import ConfigError, choose
-from nasgen.models.nb201_network import ResidualReduction, Zero, make_op
+from nasgen.models.nb201_network import Zero, make_op, skeleton
 from nasgen.oneshot.base import CellChoices, Noise, Supernet, SupernetBuilder
 from nasgen.ranges import Int, ranges
 from nasgen.spaces.nb201 import EDGES, NOISE, OP_SETS, OPS, NB201Arch
@@ -96,16 +96,10 @@ class NB201Supernet(Supernet):
         super().__init__()
         self.ops = tuple(ops)
         self.choices = (CellChoices("cell", (self.ops,) * len(EDGES)),)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
-            if stage > 0:
-                layers.append(ResidualReduction(width // 2, width))
-            layers.extend(MixedCell(self.ops, width) for _ in range(cells_per_stage))
-        self.layers = nn.ModuleList(layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(4 * channels, num_classes)
+        stem, layers, head, classifier = skeleton(
+            lambda width: MixedCell(self.ops, width), num_classes, channels, cells_per_stage, in_channels)
+        # registered in forward order (the order of parameters(): gradient-norm sums, checkpoints)
+        self.stem, self.layers, self.head, self.classifier = stem, nn.ModuleList(layers), head, classifier
 
     def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
         (weights,) = mixing
