@@ -10,7 +10,7 @@ and ``flop`` of its records), so the numbers can be checked against the benchmar
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -82,6 +82,21 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
+def skeleton(cell: Callable[[int], nn.Module], num_classes: int, channels: int, cells_per_stage: int,
+             in_channels: int) -> tuple[nn.Module, list[nn.Module], nn.Module, nn.Linear]:
+    """The NB201 macro around cells made by ``cell(width)``: the stem, the layers of the three
+    stages (``cells_per_stage`` cells at ``C``, ``2C``, ``4C`` channels, residual reductions
+    between), the head (BN, ReLU, global pooling) and the classifier."""
+    stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+    layers: list[nn.Module] = []
+    for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
+        if stage > 0:
+            layers.append(ResidualReduction(width // 2, width))
+        layers.extend(cell(width) for _ in range(cells_per_stage))
+    head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return stem, layers, head, nn.Linear(4 * channels, num_classes)
+
+
 class NB201Network(nn.Module):
     """The NB201 network for one cell ``arch`` (6 op ids in edge order); maps
     normalised images ``(B, in_channels, H, W)`` to class logits."""
@@ -94,16 +109,10 @@ class NB201Network(nn.Module):
         if min(num_classes, channels, cells_per_stage, in_channels) < 1:
             raise ConfigError("NB201Network needs positive num_classes, channels, cells_per_stage and in_channels")
         self.arch = tuple(int(op) for op in arch)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
-            if stage > 0:
-                layers.append(ResidualReduction(width // 2, width))
-            layers.extend(Cell(self.arch, width) for _ in range(cells_per_stage))
-        self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(4 * channels, num_classes)
+        stem, layers, head, classifier = skeleton(
+            lambda width: Cell(self.arch, width), num_classes, channels, cells_per_stage, in_channels)
+        # registered in forward order (the order of parameters(): gradient-norm sums, checkpoints)
+        self.stem, self.cells, self.head, self.classifier = stem, nn.Sequential(*layers), head, classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(self.cells(self.stem(x))))
