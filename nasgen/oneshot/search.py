@@ -344,6 +344,8 @@ class OneShotSearch:
     def _protocol(self) -> dict:
         return {"benchmark": self.context.benchmark.name, "search_dataset": self.dataset,
                 "supernet": self.relaxation.name, "selection": self.selection.name, "op_set": self.op_set,
+                # false (fixed alpha): every weight stays equal and the magnitude cell is the first op everywhere
+                "alpha_learned": self.relaxation.learns_alpha,
                 "network": self.network.settings(), "schedule": self.schedule.to_dict(),
                 **({"selection_settings": self.selection.settings()} if hasattr(self.selection, "settings") else {}),
                 "selection_epochs": self.selection_epochs, "device": self.context.device,
