@@ -52,7 +52,7 @@ def test_supernet_edges_and_op_sets_are_the_darts_space():
 def test_builder_contract_and_topology_choices():
     assert isinstance(SMALL, SupernetBuilder) and SMALL.space_name == "darts"
     assert SMALL.op_sets()[0] == "full" and SMALL.settings() == {
-        "network": "darts_supernet", "channels": 4, "layers": 5, "stem_multiplier": 3}
+        "space": "darts", "op_set": "full", "channels": 4, "layers": 5, "stem_multiplier": 3}
     net = SMALL.build("s1", 10, (1, 8, 8))
     assert [c.name for c in net.choices] == list(CELL_TYPES)
     for choice in net.choices:
@@ -60,8 +60,8 @@ def test_builder_contract_and_topology_choices():
         assert choice.node_inputs == NODE_EDGES  # node 2 listed for uniformity: 2 inputs, no choice
     assert net.choices[0].edge_ops != net.choices[1].edge_ops
     assert [i for i, cell in enumerate(net.cells) if cell.reduction] == [1, 3]  # layers // 3, 2 * layers // 3
-    for bad, match in (({"channels": 0}, "channels >= 1"), ({"layers": 1}, "layers >= 2"),
-                       ({"channels": 2.5}, "integer channels")):
+    for bad, match in (({"channels": 0}, "study.network.channels must be a positive integer"),
+                       ({"layers": 1}, "layers must be an integer >= 2"), ({"op_set": "s5"}, "op set 's5'")):
         with pytest.raises(ConfigError, match=match):
             DartsSupernets(**bad)
     with pytest.raises(ConfigError, match="needs images"):

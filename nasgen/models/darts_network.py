@@ -96,18 +96,6 @@ class Zero(nn.Module):
         return x[:, :, ::self.stride, ::self.stride].mul(0.0)
 
 
-class Noise(nn.Module):
-    """The ``noise`` op of RobustDARTS' S4 supernets: standard-normal values of the output's shape
-    (``x`` strided), drawn from the global torch RNG; it passes nothing of ``x`` on."""
-
-    def __init__(self, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.randn_like(x[:, :, ::self.stride, ::self.stride])
-
-
 def make_op(name: str, channels: int, stride: int = 1, affine: bool = True) -> nn.Module:
     """One DARTS operation (``channels`` in and out, ``stride`` 1 or 2) by its name in
     :data:`~nasgen.spaces.darts_genotype.OPS_WITH_NONE`. ``affine=False`` gives the batch norms of

@@ -43,8 +43,9 @@ import torch
 from torch import nn
 
 from nasgen.errors import ConfigError
-from nasgen.models.darts_network import FactorizedReduce, Noise, ReLUConvBN, make_op
-from nasgen.oneshot.base import CellChoices, Supernet, SupernetBuilder
+from nasgen.models.darts_network import FactorizedReduce, ReLUConvBN, make_op
+from nasgen.oneshot.base import CellChoices, Noise, Supernet, SupernetBuilder
+from nasgen.ranges import Int, ranges
 from nasgen.spaces.darts_genotype import (
     CELL_TYPES,
     CONCAT,
@@ -136,7 +137,7 @@ class DartsSupernet(Supernet):
     def __init__(self, op_set: str, num_classes: int, input_shape: Sequence[int], channels: int = 16,
                  layers: int = 8, stem_multiplier: int = 3) -> None:
         super().__init__()
-        check_supernet_sizes(channels, layers, stem_multiplier, num_classes, input_shape)
+        check_input_shape(num_classes, input_shape)
         self.op_set = op_set
         self.choices = _cell_choices(op_set)
         in_channels = int(input_shape[0])
@@ -196,31 +197,26 @@ class DartsSupernet(Supernet):
         return DartsGenotype(normal=cells[0], reduce=cells[1])
 
 
-def check_supernet_sizes(channels: int, layers: int, stem_multiplier: int, num_classes: int,
-                         input_shape: Sequence[int]) -> None:
-    """Refuse, in one line, sizes no DARTS supernet has. Every op pads so that a stride-2 op
-    gives ``ceil(H / 2)``, so any image of at least 1x1 runs (8x8 digits: 8 -> 4 -> 2)."""
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (channels, layers, stem_multiplier)):
-        raise ConfigError(f"a DARTS supernet needs integer channels, layers and stem_multiplier, got "
-                          f"{channels!r}, {layers!r}, {stem_multiplier!r}")
-    if channels < 1 or layers < 2 or stem_multiplier < 1:
-        raise ConfigError(f"a DARTS supernet needs channels >= 1, layers >= 2 (the two reduction cells) and "
-                          f"stem_multiplier >= 1, got channels={channels}, "
-                          f"layers={layers}, stem_multiplier={stem_multiplier}")
+def check_input_shape(num_classes: int, input_shape: Sequence[int]) -> None:
+    """Refuse, in one line, what no DARTS supernet classifies. Every op pads so that a stride-2
+    op gives ``ceil(H / 2)``, so any image of at least 1x1 runs (8x8 digits: 8 -> 4 -> 2; 28x28
+    Fashion-MNIST: 28 -> 14 -> 7)."""
     if num_classes < 1 or len(input_shape) != 3 or min(input_shape) < 1:
         raise ConfigError(f"a DARTS supernet needs images (channels, height, width) and classes >= 1, got input "
                           f"shape {tuple(input_shape)}, {num_classes} classes")
 
 
+@ranges("study.network", channels=Int(1), layers=Int(2), stem_multiplier=Int(1))
 class DartsSupernets(SupernetBuilder):
-    """Builds :class:`DartsSupernet` (the ``study.network`` of DARTS-space one-shot runs).
-    DARTS' search network: ``channels=16, layers=8, stem_multiplier=3``."""
+    """Builds :class:`DartsSupernet` (the ``study.network`` of DARTS-space one-shot runs);
+    ``op_set`` is the op set this run searches (:data:`SUPERNET_OP_SETS`; ``build`` may be asked
+    for any). DARTS' search network: ``channels=16, layers=8, stem_multiplier=3``."""
 
     space_name = "darts"
 
-    def __init__(self, channels: int = 16, layers: int = 8, stem_multiplier: int = 3) -> None:
-        check_supernet_sizes(channels, layers, stem_multiplier, 1, (1, 1, 1))
-        self.channels, self.layers, self.stem_multiplier = channels, layers, stem_multiplier
+    def __init__(self, op_set: str = "full", channels: int = 16, layers: int = 8, stem_multiplier: int = 3) -> None:
+        supernet_edge_ops(op_set)  # refuses an unknown op set in one line
+        self.op_set, self.channels, self.layers, self.stem_multiplier = op_set, channels, layers, stem_multiplier
 
     def op_sets(self) -> tuple[str, ...]:
         return tuple(SUPERNET_OP_SETS)
@@ -231,5 +227,5 @@ class DartsSupernets(SupernetBuilder):
                              self.stem_multiplier)
 
     def settings(self) -> dict:
-        return {"network": "darts_supernet", "channels": self.channels, "layers": self.layers,
+        return {"space": self.space_name, "op_set": self.op_set, "channels": self.channels, "layers": self.layers,
                 "stem_multiplier": self.stem_multiplier}
