@@ -32,7 +32,6 @@ import logging
 import math
 import re
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -42,6 +41,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nasgen.benchmarks.base import Benchmark  # noqa: E402
 from nasgen.data.datasets import DATASETS  # noqa: E402
@@ -49,7 +49,7 @@ from nasgen.errors import ConfigError, DataError, choose  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.oneshot.base import Decisions, Relaxation, Supernet, SupernetBuilder  # noqa: E402
 from nasgen.oneshot.selection import LOG_COLUMNS, SelectionRule, magnitude_decisions  # noqa: E402
-from nasgen.oneshot.training import BilevelTrainer, OneShotModel, SearchData, SupernetSchedule, search_data  # noqa: E402
+from nasgen.oneshot.training import BilevelTrainer, OneShotModel, SupernetSchedule, search_data  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.console import format_value, progress_bar  # noqa: E402
 from nasgen.reporting.results import save_figure, write_json  # noqa: E402
@@ -176,7 +176,7 @@ class OneShotSearch:
     def settings(self) -> dict:
         """Everything that changes the supernet's training (a checkpoint of other settings is refused)."""
         return {"network": self.network.settings(), "op_set": self.op_set, "relaxation": self.relaxation.name,
-                "schedule": asdict(self.schedule), "dataset": self.dataset}
+                "schedule": self.schedule.to_dict(), "dataset": self.dataset}
 
     # -- the run ---------------------------------------------------------------------------
     def __call__(self, context: StudyContext) -> dict:
@@ -306,7 +306,12 @@ class OneShotSearch:
             return {**self._cell_row(epoch, name, trainer.model, decisions, seconds),
                     "decisions": decisions.to_dict(), "log": rows}
 
-        result = self.context.trials.trial(f"selection_{name}_epoch{epoch}", run)
+        # the search's own random streams go on as if no selection had run (a resumed run skips it)
+        numpy_state = np.random.get_state()
+        devices = [self.context.device] if str(self.context.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            result = self.context.trials.trial(f"selection_{name}_epoch{epoch}", run)
+        np.random.set_state(numpy_state)
         self.selections[epoch] = result
         log.info("%s selection at epoch %d (%.0f s): %s %s", name, epoch, result["seconds"], result["arch"],
                  self._headline(result))
@@ -339,7 +344,7 @@ class OneShotSearch:
     def _protocol(self) -> dict:
         return {"benchmark": self.context.benchmark.name, "search_dataset": self.dataset,
                 "supernet": self.relaxation.name, "selection": self.selection.name, "op_set": self.op_set,
-                "network": self.network.settings(), "schedule": asdict(self.schedule),
+                "network": self.network.settings(), "schedule": self.schedule.to_dict(),
                 **({"selection_settings": self.selection.settings()} if hasattr(self.selection, "settings") else {}),
                 "selection_epochs": self.selection_epochs, "device": self.context.device,
                 "reported": self.metrics,
@@ -362,6 +367,7 @@ class OneShotSearch:
             if np.isfinite(reference.get(metric, math.nan)):
                 ax.axhline(reference[metric], color="grey", linestyle="--", linewidth=1, label="all-skip cell")
             ax.set(title=dataset, xlabel="search epoch", ylabel=metric)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=8)
         fig.suptitle(f"{self.relaxation.name} supernet on {self.dataset} ({self.op_set}), "
                      f"{self.context.benchmark.name} lookups", fontsize=9)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -201,7 +200,7 @@ class PerturbationSelection:
         op_steps, _ = step_counts(choices)
         at, total = self.schedule(choices)
         done = steps_done(model.decisions, choices)
-        if done == 0:  # a resumed selection's trainer state holds the tuning optimiser already
+        if done == 0 and total > 0:  # a resumed selection's trainer state holds the tuning optimiser already
             trainer.start_tuning(total, self.tune_lr_factor, self.tune_lr_schedule)
         tuned = at[done - 1] if done else 0
         for step in range(done, len(at)):
