@@ -23,7 +23,7 @@ from nasgen.spaces.darts_genotype import (
     supernet_edge_ops,
 )
 
-SMALL = DartsSupernets(channels=4, layers=5)
+SMALL = DartsSupernets(channels=4, cells_per_stage=1)  # 5 cells
 
 
 def _uniform(net: Supernet) -> list[torch.Tensor]:
@@ -52,7 +52,7 @@ def test_supernet_edges_and_op_sets_are_the_darts_space():
 def test_builder_contract_and_topology_choices():
     assert isinstance(SMALL, SupernetBuilder) and SMALL.space_name == "darts"
     assert SMALL.op_sets()[0] == "full" and SMALL.settings() == {
-        "space": "darts", "op_set": "full", "channels": 4, "layers": 5, "stem_multiplier": 3}
+        "space": "darts", "op_set": "full", "channels": 4, "cells_per_stage": 1, "layers": 5, "stem_multiplier": 3}
     net = SMALL.build("s1", 10, (1, 8, 8))
     assert [c.name for c in net.choices] == list(CELL_TYPES)
     for choice in net.choices:
@@ -61,7 +61,7 @@ def test_builder_contract_and_topology_choices():
     assert net.choices[0].edge_ops != net.choices[1].edge_ops
     assert [i for i, cell in enumerate(net.cells) if cell.reduction] == [1, 3]  # layers // 3, 2 * layers // 3
     for bad, match in (({"channels": 0}, "study.network.channels must be a positive integer"),
-                       ({"layers": 1}, "layers must be an integer >= 2"), ({"op_set": "s5"}, "op set 's5'")):
+                       ({"cells_per_stage": 0}, "cells_per_stage must be a positive integer"), ({"op_set": "s5"}, "op set 's5'")):
         with pytest.raises(ConfigError, match=match):
             DartsSupernets(**bad)
     with pytest.raises(ConfigError, match="needs images"):
@@ -78,7 +78,7 @@ def test_forward_shapes_on_digits_and_cifar_inputs(op_set, one_torch_thread):
 
 def test_odd_and_fashion_mnist_sizes_run(one_torch_thread):
     """Every stride-2 op gives ceil(H / 2): 28 -> 14 -> 7 and odd sizes such as 7 -> 4 -> 2 run."""
-    tiny = DartsSupernets(channels=2, layers=3)
+    tiny = DartsSupernets(channels=2, cells_per_stage=1)
     for side in (28, 7, 5, 1):
         net = tiny.build("full", 3, (1, side, side))
         assert net(torch.randn(2, 1, side, side), _uniform(net)).shape == (2, 3)

@@ -206,26 +206,39 @@ def check_input_shape(num_classes: int, input_shape: Sequence[int]) -> None:
                           f"shape {tuple(input_shape)}, {num_classes} classes")
 
 
-@ranges("study.network", channels=Int(1), layers=Int(2), stem_multiplier=Int(1))
+@ranges("study.network", channels=Int(1), cells_per_stage=Int(1), stem_multiplier=Int(1))
 class DartsSupernets(SupernetBuilder):
     """Builds :class:`DartsSupernet` (the ``study.network`` of DARTS-space one-shot runs);
     ``op_set`` is the op set this run searches (:data:`SUPERNET_OP_SETS`; ``build`` may be asked
-    for any). DARTS' search network: ``channels=16, layers=8, stem_multiplier=3``."""
+    for any).
+
+    Depth as NB201's builder counts it, ``cells_per_stage`` normal cells in each of the three
+    stages that the two reduction cells separate: ``layers = 3 * cells_per_stage + 2`` cells, the
+    reductions at ``layers // 3`` and ``2 * layers // 3`` as DARTS places them. DARTS' search
+    network: ``channels=16, cells_per_stage=2`` (8 cells), ``stem_multiplier=3``; at least 1 (5 cells),
+    or no cell would use the normal cell's weights."""
 
     space_name = "darts"
 
-    def __init__(self, op_set: str = "full", channels: int = 16, layers: int = 8, stem_multiplier: int = 3) -> None:
+    def __init__(self, op_set: str = "full", channels: int = 16, cells_per_stage: int = 2,
+                 stem_multiplier: int = 3) -> None:
         supernet_edge_ops(op_set)  # refuses an unknown op set in one line
-        self.op_set, self.channels, self.layers, self.stem_multiplier = op_set, channels, layers, stem_multiplier
+        self.op_set, self.channels, self.cells_per_stage = op_set, channels, cells_per_stage
+        self.stem_multiplier = stem_multiplier
+
+    @property
+    def layers(self) -> int:
+        return 3 * self.cells_per_stage + 2
 
     def op_sets(self) -> tuple[str, ...]:
         return tuple(SUPERNET_OP_SETS)
 
     def build(self, op_set: str, num_classes: int, input_shape: tuple[int, int, int]) -> DartsSupernet:
-        supernet_edge_ops(op_set)  # refuses an unknown op set in one line
+        supernet_edge_ops(op_set)
         return DartsSupernet(op_set, num_classes, tuple(input_shape), self.channels, self.layers,
                              self.stem_multiplier)
 
     def settings(self) -> dict:
-        return {"space": self.space_name, "op_set": self.op_set, "channels": self.channels, "layers": self.layers,
+        return {"space": self.space_name, "op_set": self.op_set, "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage, "layers": self.layers,
                 "stem_multiplier": self.stem_multiplier}
