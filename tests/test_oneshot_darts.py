@@ -61,7 +61,8 @@ def test_builder_contract_and_topology_choices():
     assert net.choices[0].edge_ops != net.choices[1].edge_ops
     assert [i for i, cell in enumerate(net.cells) if cell.reduction] == [1, 3]  # layers // 3, 2 * layers // 3
     for bad, match in (({"channels": 0}, "study.network.channels must be a positive integer"),
-                       ({"cells_per_stage": 0}, "cells_per_stage must be a positive integer"), ({"op_set": "s5"}, "op set 's5'")):
+                       ({"cells_per_stage": 0}, "cells_per_stage must be a positive integer"),
+                       ({"op_set": "s5"}, "op set 's5'")):
         with pytest.raises(ConfigError, match=match):
             DartsSupernets(**bad)
     with pytest.raises(ConfigError, match="needs images"):
