@@ -33,6 +33,55 @@ CONCAT: tuple[int, ...] = tuple(range(NUM_INPUTS, NUM_INPUTS + NUM_INTERMEDIATE)
 
 Cell = tuple[tuple[str, int], ...]  # 8 (op, input node) pairs, two per intermediate node
 
+# The edges of a DARTS *supernet* cell: every earlier node feeds every intermediate node, so
+# node j has j incoming edges (2 + 3 + 4 + 5 = 14). Edge ids in the DARTS code's order: node 2's
+# edges from nodes 0, 1, then node 3's from 0, 1, 2, ... ``SUPERNET_EDGES[e] = (input, target)``.
+SUPERNET_EDGES: tuple[tuple[int, int], ...] = tuple(
+    (source, target) for target in range(NUM_INPUTS, NUM_INPUTS + NUM_INTERMEDIATE) for source in range(target))
+# The edge ids entering each intermediate node 2..5; a derived cell keeps EDGES_PER_NODE of each.
+NODE_EDGES: tuple[tuple[int, ...], ...] = tuple(
+    tuple(e for e, (_, target) in enumerate(SUPERNET_EDGES) if target == node) for node in CONCAT)
+# `noise` (RobustDARTS' S4): a standard-normal tensor of the edge's output shape instead of an op
+# of the input. Supernet-only: no DARTS/NB301 architecture carries it.
+NOISE = "noise"
+
+# RobustDARTS' S1 (Zela et al., ICLR 2020): two candidate ops per edge, different per edge and
+# cell type, as darts-pt lists them (edge ids as SUPERNET_EDGES).
+_S1 = {
+    "normal": (("skip_connect", "dil_conv_3x3"), ("skip_connect", "dil_conv_5x5"), ("skip_connect", "dil_conv_5x5"),
+               ("skip_connect", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"), ("max_pool_3x3", "skip_connect"),
+               ("skip_connect", "sep_conv_3x3"), ("skip_connect", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"),
+               ("skip_connect", "sep_conv_3x3"), ("max_pool_3x3", "skip_connect"), ("skip_connect", "dil_conv_3x3"),
+               ("dil_conv_3x3", "dil_conv_5x5"), ("dil_conv_3x3", "dil_conv_5x5")),
+    "reduce": (("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "dil_conv_3x3"), ("max_pool_3x3", "avg_pool_3x3"),
+               ("max_pool_3x3", "avg_pool_3x3"), ("skip_connect", "dil_conv_5x5"), ("max_pool_3x3", "avg_pool_3x3"),
+               ("max_pool_3x3", "sep_conv_3x3"), ("skip_connect", "dil_conv_3x3"), ("skip_connect", "dil_conv_5x5"),
+               ("max_pool_3x3", "avg_pool_3x3"), ("max_pool_3x3", "avg_pool_3x3"), ("skip_connect", "dil_conv_5x5"),
+               ("skip_connect", "dil_conv_5x5"), ("skip_connect", "dil_conv_5x5")),
+}
+# The candidate ops of DARTS supernets (``study.network.op_set``): `full` = the 7 NB301 ops
+# (darts-pt's "s5": DARTS without `none`), `with_none` = DARTS' original 8, and RobustDARTS'
+# reduced spaces S1-S4 (S2-S4 the same ops on every edge of both cells).
+SUPERNET_OP_SETS: dict[str, tuple[str, ...] | dict[str, tuple[tuple[str, ...], ...]]] = {
+    "full": OPS,
+    "with_none": OPS_WITH_NONE,
+    "s1": _S1,
+    "s2": ("skip_connect", "sep_conv_3x3"),
+    "s3": ("none", "skip_connect", "sep_conv_3x3"),
+    "s4": (NOISE, "sep_conv_3x3"),
+}
+
+
+def supernet_edge_ops(op_set: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Per cell type (:data:`CELL_TYPES`) the candidate ops of each of the 14 supernet edges
+    (:data:`SUPERNET_EDGES`) of the op set ``op_set`` (:data:`SUPERNET_OP_SETS`)."""
+    if op_set not in SUPERNET_OP_SETS:
+        raise ConfigError(f"unknown DARTS supernet op set {op_set!r}; valid choices: {', '.join(SUPERNET_OP_SETS)}")
+    ops = SUPERNET_OP_SETS[op_set]
+    if isinstance(ops, dict):
+        return {cell_type: ops[cell_type] for cell_type in CELL_TYPES}
+    return {cell_type: (ops,) * len(SUPERNET_EDGES) for cell_type in CELL_TYPES}
+
 
 @dataclass(frozen=True)
 class DartsGenotype:
