@@ -101,7 +101,8 @@ def _report(args: list[str]) -> int:
     parser.add_argument("--out", help="output folder (default: <first path>/report)")
     parser.add_argument("--budgets", type=int, nargs="+", help="query counts for the table (default: the runs' "
                         "evaluation.summary.report_at values and their budgets)")
-    parser.add_argument("--reference", nargs="+", action="extend", default=[], choices=sorted({*REFERENCES, *ONESHOT_REFERENCES}),
+    parser.add_argument("--reference", nargs="+", action="extend", default=[],
+                        choices=sorted({*REFERENCES, *ONESHOT_REFERENCES}),
                         help="published rows beside the runs in the table of maxima over all queried architectures "
                         "(chen_t2: the INN thesis' NB201 Table 2/7, chen_t4: its Table 4, chen_t5: its Tables 5/6) "
                         "or, for one-shot runs, in oneshot.md (darts_pt: DARTS-PT / DrNAS NB201 rows and, as "

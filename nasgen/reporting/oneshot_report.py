@@ -30,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nasgen.benchmarks.nb201 import DATASETS, metric_name  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
@@ -219,6 +220,7 @@ def plot_trajectories(runs: Sequence[OneShotRun], path: Path) -> None:
                 ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
             ax.set_title(f"{metric}\n{', '.join(group)}", fontsize=8)
             ax.set_xlabel("search epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("test accuracy of the derived cell (%)")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
