@@ -20,13 +20,15 @@ from nasgen.spaces.nb201 import EDGES, OPS, NB201Arch
 
 
 class ReLUConvBN(nn.Sequential):
-    """ReLU, conv without bias, batch norm: the ``nor_conv`` ops and the residual block halves."""
+    """ReLU, conv without bias, batch norm: the ``nor_conv`` ops and the residual block halves.
+    ``affine=False``: a batch norm without scale and shift (the cells of a one-shot supernet,
+    where the mixing weights are the only per-op scale)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(),
             nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm2d(c_out),
+            nn.BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -37,16 +39,17 @@ class Zero(nn.Module):
         return torch.zeros_like(x)
 
 
-def make_op(name: str, channels: int) -> nn.Module:
-    """One cell edge operation by its NB201 name (stride 1, channels preserved)."""
+def make_op(name: str, channels: int, affine: bool = True) -> nn.Module:
+    """One cell edge operation by its NB201 name (stride 1, channels preserved); ``affine``: see
+    :class:`ReLUConvBN`."""
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
+        return ReLUConvBN(channels, channels, 1, affine=affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3)
+        return ReLUConvBN(channels, channels, 3, affine=affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ConfigError(f"unknown NB201 op {name!r}; valid choices: {', '.join(OPS)}")

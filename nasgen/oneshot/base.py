@@ -155,3 +155,18 @@ class Relaxation(ABC):
     def strengths(self, alpha: torch.Tensor) -> torch.Tensor:
         """Deterministic mixing weights (evaluation, masked evaluation) = the magnitudes that the
         magnitude rule ranks (softmax; Dirichlet mean; uniform)."""
+
+
+class Noise(nn.Module):
+    """The ``noise`` op of the reduced spaces S4 (RobustDARTS; darts-pt's NB201 s4): N(0, 1) noise
+    of the input's shape (every ``stride``-th pixel where the edge reduces), drawn from the global
+    torch RNG (which the trainer checkpoints); the input itself does not reach the output."""
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        return torch.randn_like(x)

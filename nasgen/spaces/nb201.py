@@ -32,6 +32,20 @@ NUM_DISTINCT_ARCHS = 6466
 
 NB201Arch = tuple[int, int, int, int, int, int]
 
+# Candidate ops per edge of the one-shot supernets (``supernet.network.op_set``): the full space
+# and the reduced spaces of darts-pt's NB201 experiments (analogues of RobustDARTS' S2-S4, plus
+# s3). Every cell of s2, s3 and s10 is an NB201 cell, so its accuracy is a table lookup; ``noise``
+# (s4: the edge outputs N(0, 1) noise of its input's shape) is no NB201 op, so an s4 cell with a
+# noise edge has no table entry.
+NOISE = "noise"
+OP_SETS: dict[str, tuple[str, ...]] = {
+    "full": OPS,
+    "s2": ("skip_connect", "nor_conv_3x3"),
+    "s3": ("none", "skip_connect", "nor_conv_3x3"),
+    "s10": ("none", "nor_conv_3x3"),
+    "s4": (NOISE, "nor_conv_3x3"),
+}
+
 
 def _op_node_adjacency() -> np.ndarray:
     """Fixed 8x8 adjacency of the op-as-node view: op node k = edge k + 1."""

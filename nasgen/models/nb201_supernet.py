@@ -1,0 +1,119 @@
+"""The one-shot supernet of the NAS-Bench-201 space (DARTS-PT / DrNAS search network).
+
+The macro skeleton is :class:`~nasgen.models.nb201_network.NB201Network`'s (3x3 conv stem,
+three stages of ``N`` cells at ``C``, ``2C``, ``4C`` channels joined by stride-2 residual blocks,
+BN-ReLU, global pooling, linear); every cell edge is a *mixed op*: the sum over the op set's
+candidate ops of ``w[edge, op] * op(x)``, with the mixing weights ``w`` passed to
+:meth:`NB201Supernet.forward` (one ``[6, ops]`` tensor shared by all cells). The cells' convs use
+batch norm without affine parameters (as the NB201 search network of DARTS/darts-pt does), so
+the mixing weights are the only per-op scale. The op sets (``full`` and the reduced spaces
+s2, s3, s10, s4) are :data:`nasgen.spaces.nb201.OP_SETS`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nasgen.errors import ConfigError, choose
+from nasgen.models.nb201_network import ResidualReduction, Zero, make_op
+from nasgen.oneshot.base import CellChoices, Noise, Supernet, SupernetBuilder
+from nasgen.ranges import Int, ranges
+from nasgen.spaces.nb201 import EDGES, NOISE, OP_SETS, OPS, NB201Arch
+
+
+def _search_op(name: str, channels: int) -> nn.Module:
+    return Noise() if name == NOISE else make_op(name, channels, affine=False)
+
+
+class MixedCell(nn.Module):
+    """A 4-node NB201 cell whose 6 edges each carry every candidate op of ``ops``."""
+
+    def __init__(self, ops: Sequence[str], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(nn.ModuleList(_search_op(name, channels) for name in ops) for _ in EDGES)
+        # ``none`` contributes exact zeros whatever its weight: leaving it out of the sum changes
+        # no output and no gradient, and saves a tensor per edge.
+        self.live = [[k for k, op in enumerate(edge) if not isinstance(op, Zero)] for edge in self.edges]
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        rows = weights.unbind(0)
+        for node in (1, 2, 3):
+            total = None
+            for edge, (src, dst) in enumerate(EDGES):
+                if dst != node:
+                    continue
+                row, ops, source = rows[edge].unbind(0), self.edges[edge], nodes[src]
+                for k in self.live[edge]:
+                    term = row[k] * ops[k](source)
+                    total = term if total is None else total + term
+            nodes.append(total if total is not None else torch.zeros_like(x))
+        return nodes[3]
+
+
+class NB201Supernet(Supernet):
+    """The NB201 search network over the op set ``ops`` (see the module docstring)."""
+
+    def __init__(self, ops: Sequence[str], num_classes: int, channels: int = 16, cells_per_stage: int = 5,
+                 in_channels: int = 3) -> None:
+        super().__init__()
+        self.ops = tuple(ops)
+        self.choices = (CellChoices("cell", (self.ops,) * len(EDGES)),)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(channels))
+        layers: list[nn.Module] = []
+        for stage, width in enumerate((channels, 2 * channels, 4 * channels)):
+            if stage > 0:
+                layers.append(ResidualReduction(width // 2, width))
+            layers.extend(MixedCell(self.ops, width) for _ in range(cells_per_stage))
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(4 * channels, num_classes)
+
+    def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
+        (weights,) = mixing
+        x = self.stem(images)
+        for layer in self.layers:
+            x = layer(x, weights) if isinstance(layer, MixedCell) else layer(x)
+        return self.classifier(self.head(x))
+
+    def genotype(self, ops: Sequence[Sequence[int]], kept: Sequence[Sequence[int]] | None = None) -> NB201Arch | None:
+        """The NB201 arch (6 op ids of :data:`~nasgen.spaces.nb201.OPS`) with op ``ops[0][e]`` of
+        the op set on edge ``e``; None with a ``noise`` edge (no NB201 cell). ``kept`` is unused:
+        an NB201 cell keeps every edge (its ``none`` op deletes one)."""
+        (cell,) = ops
+        if len(cell) != len(EDGES):
+            raise ValueError(f"an NB201 cell needs {len(EDGES)} op choices, got {len(cell)}")
+        names = [self.ops[int(k)] for k in cell]
+        if NOISE in names:
+            return None
+        return tuple(OPS.index(name) for name in names)  # type: ignore[return-value]
+
+
+@ranges("supernet.network", channels=Int(1), cells_per_stage=Int(1))
+class NB201Supernets(SupernetBuilder):
+    """Builds :class:`NB201Supernet` s (config node ``study.network``). ``op_set`` is the op set
+    this run searches (``build`` may be asked for any of :meth:`op_sets`)."""
+
+    space_name = "nb201"
+
+    def __init__(self, op_set: str = "full", channels: int = 16, cells_per_stage: int = 5) -> None:
+        choose("NB201 op set (supernet.network.op_set)", op_set, tuple(OP_SETS))
+        self.op_set, self.channels, self.cells_per_stage = op_set, channels, cells_per_stage
+
+    def op_sets(self) -> tuple[str, ...]:
+        return tuple(OP_SETS)
+
+    def settings(self) -> dict:
+        return {"space": self.space_name, "op_set": self.op_set, "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage}
+
+    def build(self, op_set: str, num_classes: int, input_shape: tuple[int, int, int]) -> NB201Supernet:
+        choose("NB201 op set (supernet.network.op_set)", op_set, tuple(OP_SETS))
+        in_channels, height, width = input_shape
+        if height % 4 or width % 4:
+            raise ConfigError(f"the NB201 supernet halves the resolution twice and needs height and width "
+                              f"divisible by 4; the dataset's images are {in_channels}x{height}x{width}")
+        return NB201Supernet(OP_SETS[op_set], num_classes, self.channels, self.cells_per_stage, in_channels)
