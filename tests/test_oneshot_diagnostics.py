@@ -174,3 +174,104 @@ def test_darts_pt_references_hold_the_papers_nb201_rows():
     assert by_method["DARTS (magnitude)"][0] == "54.30" and by_method["DARTS+PT (fix alpha)"][0] == "93.80"
     assert by_method["DrNAS"] == ("94.36 ± 0.00", "73.51 ± 0.00", "46.34 ± 0.00")
     assert len([r for r in darts_rows if r.source == "DARTS-PT paper Table 3"]) == 4 * 3 * 3  # S1-S4 x datasets x rules
+
+
+# -- on a tiny real supernet -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def searched() -> tuple:
+    """A C=4, N=1 NB201 supernet of the s2 op set (skip, conv3x3) after 2 search epochs on digits,
+    and its epoch log as the study keeps it."""
+    import torch
+
+    from nasgen.models.nb201_supernet import NB201Supernets
+    from nasgen.oneshot.relaxations import Softmax
+    from nasgen.oneshot.training import BilevelTrainer, OneShotModel, SupernetSchedule, search_data
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    data = search_data("digits", None, 0.5)
+    supernet = NB201Supernets("s2", channels=4, cells_per_stage=1).build("s2", data.info.num_classes,
+                                                                          data.info.input_shape)
+    trainer = BilevelTrainer(OneShotModel(supernet, Softmax()), data, SupernetSchedule(epochs=2), "cpu", seed=0)
+    log = []
+    for _ in range(2):
+        row = trainer.search_epoch()
+        row["alpha_acc"] = trainer.evaluate(trainer.model.mixing(False))[0]
+        row["strengths_cell"] = json.dumps(trainer.model.strengths()[0].tolist())
+        log.append(row)
+    yield trainer, log
+    torch.set_num_threads(threads)
+
+
+def context_in(run_dir: Path, seed: int = 0):
+    from nasgen.objective import Objective
+    from nasgen.studies.base import StudyContext, TrialStore
+
+    return StudyContext(NB201Space(), NB201Benchmark(), Objective(metric_name("cifar10", "valid", 200),
+                                                                  metric_name("cifar10", "test", 200)),
+                        run_dir, seed, "cpu", TrialStore(run_dir / "trials"))
+
+
+def trainer_snapshot(trainer) -> dict:
+    import copy
+
+    import torch
+
+    return {"state": copy.deepcopy(trainer.state_dict()), "global_rng": torch.get_rng_state().clone()}
+
+
+def assert_same(first, second, where: str = "") -> None:
+    import torch
+
+    if isinstance(first, torch.Tensor):
+        assert torch.equal(first, second), where
+    elif isinstance(first, dict):
+        assert first.keys() == second.keys(), where
+        for key in first:
+            assert_same(first[key], second[key], f"{where}/{key}")
+    elif isinstance(first, (list, tuple)):
+        assert len(first) == len(second), where
+        for i, (a, b) in enumerate(zip(first, second)):
+            assert_same(a, b, f"{where}/{i}")
+    else:
+        assert first == second, where
+
+
+def test_alpha_vs_strength_measures_edges_and_restores_the_trainer(searched, tmp_path: Path):
+    trainer, log = searched
+    before = trainer_snapshot(trainer)
+    diagnostic = AlphaVsStrength(edges=2, tune_epochs=1)
+    diagnostic.check(trainer.model.supernet.choices)
+    result = diagnostic(trainer, context_in(tmp_path), log)
+    after = trainer_snapshot(trainer)
+    assert_same(before, after)  # weights, alpha, BN buffers, optimisers, decisions, RNG: all as before
+    assert "running_mean" in "".join(before["state"]["model"])  # the BN buffers were among the compared
+    summary = result["alpha_vs_strength"]
+    assert summary["edges"] == 2 and summary["supernet_epoch"] == 2
+    assert set(result["outputs"]) == {"alpha_vs_strength.csv", "alpha_vs_strength.md", "alpha_vs_strength.png"}
+    with open(tmp_path / "alpha_vs_strength.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 and {row["op"] for row in rows} == set(S2)
+    strengths = trainer.model.strengths()[0]
+    for row in rows:
+        edge, op = int(row["edge"]), S2.index(row["op"])
+        assert float(row["strength"]) == pytest.approx(float(strengths[edge, op]))
+        assert 0.0 <= float(row["masked_acc"]) <= 100.0 and 0.0 <= float(row["discretised_acc"]) <= 100.0
+    assert "12 of 14" in (tmp_path / "alpha_vs_strength.md").read_text()  # the thesis' S2 reference
+    # a resumed run reads each edge's trial back instead of tuning again
+    context = context_in(tmp_path)
+    again = diagnostic(trainer, context, log)
+    assert context.trials.reused == 2 and again["alpha_vs_strength"] == summary
+
+
+def test_skip_conv_gap_plots_the_gap_of_the_epoch_log(searched, tmp_path: Path):
+    trainer, log = searched
+    result = SkipConvGap(conv_op="nor_conv_3x3")(trainer, context_in(tmp_path), log)
+    with open(tmp_path / "skip_conv_gap.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    strengths = json.loads(log[-1]["strengths_cell"])
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["skip_minus_conv"]) == pytest.approx(sum(s[0] - s[1] for s in strengths) / 6)
+    assert result["skip_conv_gap"]["final_gap"] == pytest.approx(float(rows[-1]["skip_minus_conv"]))
+    assert (tmp_path / "skip_conv_gap.png").stat().st_size > 5_000
