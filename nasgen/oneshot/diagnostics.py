@@ -59,8 +59,9 @@ class SupernetDiagnostic(Protocol):
 
     def __call__(self, trainer: "BilevelTrainer", context: StudyContext, epoch_log: list[dict]) -> dict:
         """Measure ``trainer`` (left as it was) and ``epoch_log`` (one row per search epoch, the
-        rows of ``supernet_log.csv``); write files into ``context.run_dir``; return the keys for
-        ``results.json``, with ``outputs`` (the files written)."""
+        rows of ``supernet_log.csv``); write files into ``context.run_dir``; return the
+        diagnostic's summary for ``results.json`` (the study files it under the diagnostic's name)
+        with ``outputs``, the files written."""
 
 
 def kendall(first: Sequence[float], second: Sequence[float]) -> float:
@@ -179,9 +180,8 @@ class AlphaVsStrength:
             context.write_text("alpha_vs_strength.md", alpha_vs_strength_markdown(results, summary, self.tune_epochs))
             plot_alpha_vs_strength(results, context.run_dir / "alpha_vs_strength.png")
             outputs = ["alpha_vs_strength.csv", "alpha_vs_strength.md", "alpha_vs_strength.png"]
-        return {self.name: {**summary, "tune_epochs": self.tune_epochs, "tune_lr_factor": self.tune_lr_factor,
-                            "tune_lr_schedule": self.tune_lr_schedule, "supernet_epoch": trainer.epoch},
-                "outputs": outputs}
+        return {**summary, "tune_epochs": self.tune_epochs, "tune_lr_factor": self.tune_lr_factor,
+                "tune_lr_schedule": self.tune_lr_schedule, "supernet_epoch": trainer.epoch, "outputs": outputs}
 
 
 def agreement(strengths: Sequence[float], masked_acc: Sequence[float], discretised: Sequence[float]) -> dict:
@@ -322,14 +322,14 @@ class SkipConvGap:
         rows = [self.gap_row(row, choices) for row in epoch_log]
         summary: dict[str, Any] = {"skip_op": self.skip_op, "conv_op": self.conv_op, "epochs": len(rows)}
         if not rows:
-            return {self.name: summary, "outputs": []}
+            return {**summary, "outputs": []}
         _write_rows(context.run_dir / "skip_conv_gap.csv", rows)
         gaps, accuracies = [r["skip_minus_conv"] for r in rows], [r["alpha_acc"] for r in rows]
         summary |= {"final_gap": gaps[-1], "max_gap": max(gaps), "final_alpha_acc": accuracies[-1],
                     "tau_gap_vs_alpha_acc": kendall(gaps, accuracies)}
         plot_skip_conv_gap(rows, [c.name for c in choices], context.run_dir / "skip_conv_gap.png",
                            f"{self.skip_op} - {self.conv_op}")
-        return {self.name: summary, "outputs": ["skip_conv_gap.csv", "skip_conv_gap.png"]}
+        return {**summary, "outputs": ["skip_conv_gap.csv", "skip_conv_gap.png"]}
 
     def gap_row(self, row: Mapping[str, Any], choices: Sequence[CellChoices]) -> dict:
         strengths = row_strengths(row, choices)

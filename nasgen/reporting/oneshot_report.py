@@ -134,7 +134,12 @@ def reported_metrics(runs: Sequence[OneShotRun]) -> list[str]:
     """The test accuracies the trajectories hold (NB201: ``<dataset>/test_acc@200`` of the three
     table datasets, in the table's order); any other numeric column where there is no test one."""
     columns = list(dict.fromkeys(c for run in runs for row in run.trajectory[:1] for c in row))
-    metrics = [c for c in columns if c not in _NOT_METRIC and "/test_acc" in c]
+    longest: dict[str, tuple[int, str]] = {}  # per dataset the test accuracy after the most epochs
+    for column in columns:
+        match = re.fullmatch(r"(?P<dataset>.+)/test_acc@(?P<epochs>\d+)", column)
+        if match and int(match["epochs"]) >= longest.get(match["dataset"], (-1, ""))[0]:
+            longest[match["dataset"]] = (int(match["epochs"]), column)
+    metrics = [column for _, column in longest.values()]
     if not metrics:
         metrics = [c for c in columns if c not in _NOT_METRIC and "/" in c]
     order = {name: i for i, name in enumerate(DATASETS)}
@@ -170,7 +175,7 @@ def oneshot_table(runs: Sequence[OneShotRun], references: Sequence[str] = ()) ->
             shares = [parameter_free_share(final.get("arch", "")) for _, final in finals]
             known = [s for s in shares if not math.isnan(s)]
             epochs = sorted({int(float(final["epoch"])) for _, final in finals})
-            names = [final.get("index") or final.get("arch", "?") for _, final in finals]
+            names = [final.get("index") or final.get("arch") or "(no cell)" for _, final in finals]
             counts = ", ".join(f"{name} x{names.count(name)}" if names.count(name) > 1 else str(name)
                                for name in dict.fromkeys(names))
             row += ["/".join(map(str, epochs)) or "-",
