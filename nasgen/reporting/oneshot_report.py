@@ -35,6 +35,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from nasgen.benchmarks.nb201 import DATASETS, metric_name  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.references import ONESHOT_FOOTNOTE, ONESHOT_REFERENCES  # noqa: E402
+from nasgen.reporting.report import _markdown  # noqa: E402
 from nasgen.reporting.results import save_figure  # noqa: E402
 from nasgen.spaces import darts_genotype, nb201  # noqa: E402
 
@@ -230,11 +231,6 @@ def plot_trajectories(runs: Sequence[OneShotRun], path: Path) -> None:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     save_figure(fig, path)
-
-
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                      *("| " + " | ".join(r) + " |" for r in rows)])
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

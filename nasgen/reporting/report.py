@@ -25,7 +25,6 @@ import yaml  # noqa: E402
 
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
-from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report  # noqa: E402
 from nasgen.reporting.references import FOOTNOTE, ONESHOT_REFERENCES, REFERENCES  # noqa: E402
 from nasgen.reporting.results import focus_limits, padded, running_best, save_figure, settling_queries  # noqa: E402
 from nasgen.search.oracle import incumbent_positions  # noqa: E402
@@ -434,6 +433,8 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
     ``report.md`` too; ``references`` may name rows of either kind.
 
     Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
+    from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report  # it uses this module's helpers
+
     out = Path(out)
     oneshot = find_oneshot_runs(paths)
     runs = find_runs(paths, required=not oneshot)
