@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ PAPER_PROFILE = "paper"  # the profile of the publications' settings, which caps
 PROFILE_READ = "${profile."
 BUILT_GROUPS = ("search_space", "benchmark", "objective", "search", "study", "evaluation")  # what prepare builds
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # ${node.key}, not resolvers such as ${oc.env:...}
+# Config groups that a component reads through an interpolation of the whole node (study=oneshot's
+# `supernet: ${supernet}`); a choice of one that no component of the run reads is refused.
+INTERPOLATED_GROUPS = ("supernet", "selection")
 TOP_LEVEL_RANGES = {"seed": Int(0), "budget": Int(1), "torch_threads": Int(1)}
 
 
@@ -89,6 +92,7 @@ def prepare(cfg: DictConfig) -> Components:
     queried, so every config problem stops the run before it costs anything."""
     _check_top_level(cfg)
     _check_profile(cfg)
+    _check_read_groups(cfg)
     space = build(cfg.search_space, "search_space", SearchSpace)
     benchmark = build(cfg.benchmark, "benchmark", Benchmark)
     if benchmark.space.name != space.name:
@@ -159,6 +163,18 @@ def _check_profile(cfg: DictConfig) -> None:
 
 def _reads_profile(settings: dict) -> bool:
     """Whether a component built from ``settings`` (the unresolved config) reads the profile."""
+    return any(PROFILE_READ in text for text in _read_strings(settings))
+
+
+def _reads_group(settings: dict, group: str) -> bool:
+    """Whether a component built from ``settings`` interpolates the top-level node ``group``
+    (``supernet: ${supernet}``), directly or through a node it interpolates."""
+    return any(key == group or key.startswith(f"{group}.")
+               for text in _read_strings(settings) for key in INTERPOLATION.findall(text))
+
+
+def _read_strings(settings: dict) -> Iterator[str]:
+    """Every string of the built groups' nodes and of the nodes they interpolate, transitively."""
     pending: list = [settings.get(key) for key in BUILT_GROUPS]
     followed: set[str] = set()
     while pending:
@@ -168,12 +184,25 @@ def _reads_profile(settings: dict) -> bool:
         elif isinstance(node, list):
             pending += node
         elif isinstance(node, str):
-            if PROFILE_READ in node:
-                return True
+            yield node
             for key in set(INTERPOLATION.findall(node)) - followed:
                 followed.add(key)
                 pending.append(_lookup(settings, key))
-    return False
+
+
+def _check_read_groups(cfg: DictConfig) -> None:
+    """A choice of a group that only some component reads through an interpolation (``supernet``
+    and ``selection``, read by study=oneshot) is refused where no component of the run reads it:
+    it would change nothing."""
+    settings = OmegaConf.to_container(cfg, resolve=False)
+    for group in INTERPOLATED_GROUPS:
+        if settings.get(group) is None or _reads_group(settings, group):
+            continue
+        readers = sorted(f"{folder.name}={option.stem}" for folder in CONFIGS.iterdir() if folder.is_dir()
+                         for option in folder.glob("*.yaml")
+                         if folder.name != "experiment" and f"${{{group}}}" in option.read_text())
+        raise ConfigError(f"{group}= is set, and no component of this run reads it; drop {group}= (or set "
+                          f"{group}=null) or use it with {', '.join(readers) or 'a component that reads it'}")
 
 
 def _lookup(settings: dict, dotted: str) -> object:
@@ -275,7 +304,9 @@ def _run_study(cfg: DictConfig, run_dir: Path, study: Study, context: StudyConte
                "config": OmegaConf.to_container(cfg, resolve=True)}
     start = time.perf_counter()
     try:
-        results.update(study(context))
+        found = study(context)
+        # a study's protocol adds to the run's (benchmark, metrics) instead of replacing it
+        results.update({**found, "protocol": {**protocol, **found.get("protocol", {})}})
         results["status"] = "complete"
     finally:
         results["wall_time_s"] = round(time.perf_counter() - start, 2)
