@@ -242,18 +242,18 @@ def assert_same(first, second, where: str = "") -> None:
 def test_alpha_vs_strength_measures_edges_and_restores_the_trainer(searched, tmp_path: Path):
     trainer, log = searched
     before = trainer_snapshot(trainer)
-    diagnostic = AlphaVsStrength(edges=2, tune_epochs=1)
+    diagnostic = AlphaVsStrength(edges=1, tune_epochs=1)
     diagnostic.check(trainer.model.supernet.choices)
     result = diagnostic(trainer, context_in(tmp_path), log)
     after = trainer_snapshot(trainer)
     assert_same(before, after)  # weights, alpha, BN buffers, optimisers, decisions, RNG: all as before
     assert "running_mean" in "".join(before["state"]["model"])  # the BN buffers were among the compared
     summary = {k: v for k, v in result.items() if k != "outputs"}
-    assert summary["edges"] == 2 and summary["supernet_epoch"] == 2
+    assert summary["edges"] == 1 and summary["supernet_epoch"] == 2
     assert set(result["outputs"]) == {"alpha_vs_strength.csv", "alpha_vs_strength.md", "alpha_vs_strength.png"}
     with open(tmp_path / "alpha_vs_strength.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 * 2 and {row["op"] for row in rows} == set(S2)
+    assert len(rows) == 2 and {row["op"] for row in rows} == set(S2)
     strengths = trainer.model.strengths()[0]
     for row in rows:
         edge, op = int(row["edge"]), S2.index(row["op"])
@@ -263,7 +263,7 @@ def test_alpha_vs_strength_measures_edges_and_restores_the_trainer(searched, tmp
     # a resumed run reads each edge's trial back instead of tuning again
     context = context_in(tmp_path)
     again = diagnostic(trainer, context, log)
-    assert context.trials.reused == 2 and {k: v for k, v in again.items() if k != "outputs"} == summary
+    assert context.trials.reused == 1 and {k: v for k, v in again.items() if k != "outputs"} == summary
 
 
 def test_skip_conv_gap_plots_the_gap_of_the_epoch_log(searched, tmp_path: Path):
@@ -276,3 +276,34 @@ def test_skip_conv_gap_plots_the_gap_of_the_epoch_log(searched, tmp_path: Path):
     assert float(rows[-1]["skip_minus_conv"]) == pytest.approx(sum(s[0] - s[1] for s in strengths) / 6)
     assert result["final_gap"] == pytest.approx(float(rows[-1]["skip_minus_conv"]))
     assert (tmp_path / "skip_conv_gap.png").stat().st_size > 5_000
+
+
+def test_a_one_shot_run_writes_the_diagnostics_and_the_report_reads_it(tmp_path: Path, isolated_cache: Path):
+    """experiment=alpha_vs_strength_nb201 end to end (smoke profile, 1 edge), then `nasgen report`
+    on it beside hand-made runs of another group."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "runs" / "real"
+    result = subprocess.run(
+        [sys.executable, "-m", "nasgen.cli", "run", "experiment=alpha_vs_strength_nb201", "profile=smoke",
+         "study.selection_epochs=[3]", "study.diagnostics.alpha_vs_strength.edges=1", f"hydra.run.dir={run}"],
+        env={**os.environ, "NASGEN_CACHE": str(isolated_cache)}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    results = json.loads((run / "results.json").read_text())
+    assert results["diagnostics"]["alpha_vs_strength"]["edges"] == 1
+    assert results["diagnostics"]["skip_conv_gap"]["epochs"] == 3
+    assert {"alpha_vs_strength.png", "skip_conv_gap.png"} <= set(results["outputs"])
+    write_oneshot_run(tmp_path / "runs" / "made", 0, {"magnitude": [ALL_SKIP], "pt": [DRNAS_CELL]})
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "oneshot.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f)]
+    real = next(row for row in rows if row["op_set"] == "s2")
+    # the config groups' choices name the supernet and the rule; the cell is the run's final one
+    assert (real["supernet"], real["selection"], real["rule"], real["seeds"]) == ("darts", "magnitude", "magnitude",
+                                                                                 "1")
+    final = results["final"]["magnitude"]
+    assert real["final cells"] == str(final["index"])
+    assert real[f"{metric_name('cifar10', 'test', 200)} best"] == f"{final['metrics']['cifar10/test_acc@200']:.2f}"
+    assert len(rows) == 3  # + the hand-made run's two rules

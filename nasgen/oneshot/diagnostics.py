@@ -243,8 +243,9 @@ def alpha_vs_strength_markdown(results: Sequence[dict], summary: dict, tune_epoc
         f"{summary['edges']} edges of the supernet after search epoch {results[0]['supernet_epoch']}. Per op: its "
         "strength (the relaxation's mixing weight, what magnitude selection ranks), the alpha-split accuracy with it "
         "masked (perturbation selection: the lowest is picked), and the discretisation accuracy: the edge fixed to "
-        f"the op, the rest of the supernet tuned {tune_epochs} epochs (the thesis tunes to convergence; untuned and "
-        "best-epoch values in the CSV). Kendall tau is NaN where one score is constant over the edge's ops.", "",
+        f"the op, the rest of the supernet tuned {tune_epochs} epoch{'s' if tune_epochs != 1 else ''} (the thesis "
+        "tunes to convergence; untuned and best-epoch values in the CSV). Kendall tau is NaN where one score is "
+        "constant over the edge's ops.", "",
         "| measure | value |", "|---|---|",
         *(f"| {k} | {_fmt(summary[k])} |" for k in ("mean_tau_strength_discretised", "mean_tau_strength_masked",
                                                    "mean_tau_masked_discretised",

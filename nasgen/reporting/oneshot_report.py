@@ -30,6 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nasgen.benchmarks.nb201 import DATASETS, metric_name  # noqa: E402
@@ -93,16 +94,21 @@ def parameter_free_share(arch: str) -> float:
     return sum(op in PARAMETER_FREE for op in ops) / len(ops) if ops else math.nan
 
 
-def _group_of(results: dict) -> tuple[str, str, str, str]:
-    """(op set, supernet, selection, search dataset) from ``results.json``'s protocol, else from
-    the composed config it records."""
+def _group_of(run_dir: Path, results: dict) -> tuple[str, str, str, str]:
+    """(op set, supernet, selection, search dataset): the run's ``supernet`` and ``selection``
+    config-group choices (darts, fix_alpha, drnas; magnitude, pt) where Hydra recorded them, else
+    ``results.json``'s protocol (the relaxation's and the rule's names), else its composed config."""
     protocol, config = results.get("protocol") or {}, results.get("config") or {}
     study = config.get("study") or {}
+    hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    choices = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra", {}).get("runtime", {})
+               .get("choices", {})) if hydra_file.is_file() else {}
     fallback = {"op_set": (study.get("network") or {}).get("op_set"),
                 "supernet": _target_name((study.get("supernet") or {}).get("relaxation")),
                 "selection": _target_name(study.get("selection")),
                 "search_dataset": study.get("dataset")}
-    return tuple(str(protocol.get(key) or fallback[key] or "?") for key in GROUP_FIELDS)  # type: ignore[return-value]
+    return tuple(str(choices.get(key) or protocol.get(key) or fallback[key] or "?")  # type: ignore[return-value]
+                 for key in GROUP_FIELDS)
 
 
 def _target_name(node: dict | None) -> str | None:
@@ -117,7 +123,8 @@ def load_oneshot_run(run_dir: Path) -> OneShotRun | None:
     results = json.loads(results_file.read_text())
     with open(trajectory_file, newline="") as f:
         rows = [row for row in csv.DictReader(f) if row.get("rule") and row.get("epoch")]
-    return OneShotRun(run_dir, results.get("seed"), _group_of(results), results.get("status") == "complete", rows)
+    return OneShotRun(run_dir, results.get("seed"), _group_of(run_dir, results), results.get("status") == "complete",
+                      rows)
 
 
 def find_oneshot_runs(paths: Sequence["str | Path"]) -> list[OneShotRun]:
