@@ -288,7 +288,7 @@ def test_a_one_shot_run_writes_the_diagnostics_and_the_report_reads_it(tmp_path:
     run = tmp_path / "runs" / "real"
     result = subprocess.run(
         [sys.executable, "-m", "nasgen.cli", "run", "experiment=alpha_vs_strength_nb201", "profile=smoke",
-         "study.selection_epochs=[3]", "study.diagnostics.alpha_vs_strength.edges=1", f"hydra.run.dir={run}"],
+         "study.diagnostics.alpha_vs_strength.edges=1", f"hydra.run.dir={run}"],
         env={**os.environ, "NASGEN_CACHE": str(isolated_cache)}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     results = json.loads((run / "results.json").read_text())
