@@ -8,7 +8,8 @@
                                      `experiment=none` leaves the bare config defaults
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
     nasgen report PATH... [--out DIR] [--budgets N...] [--reference NAME...]
-                                     tables + curves of runs / sweeps (partial ones too)
+                                     tables + curves of runs / sweeps (partial ones too;
+                                     one-shot runs: oneshot.md + the trajectory plot)
     nasgen data {list,import,verify} manage benchmark tables
 """
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _experiment_of(run_dir: Path, overrides: list[str]) -> list[str]:
 def _report(args: list[str]) -> int:
     import argparse
 
-    from nasgen.reporting.references import REFERENCES
+    from nasgen.reporting.references import ONESHOT_REFERENCES, REFERENCES
     from nasgen.reporting.report import write_report
 
     parser = argparse.ArgumentParser(prog="nasgen report", description="Summarise nasgen runs and sweeps: "
@@ -100,9 +101,12 @@ def _report(args: list[str]) -> int:
     parser.add_argument("--out", help="output folder (default: <first path>/report)")
     parser.add_argument("--budgets", type=int, nargs="+", help="query counts for the table (default: the runs' "
                         "evaluation.summary.report_at values and their budgets)")
-    parser.add_argument("--reference", nargs="+", action="extend", default=[], choices=sorted(REFERENCES),
+    parser.add_argument("--reference", nargs="+", action="extend", default=[],
+                        choices=sorted({*REFERENCES, *ONESHOT_REFERENCES}),
                         help="published rows beside the runs in the table of maxima over all queried architectures "
-                        "(chen_t2: the INN thesis' NB201 Table 2/7, chen_t4: its Table 4, chen_t5: its Tables 5/6)")
+                        "(chen_t2: the INN thesis' NB201 Table 2/7, chen_t4: its Table 4, chen_t5: its Tables 5/6) "
+                        "or, for one-shot runs, in oneshot.md (darts_pt: DARTS-PT / DrNAS NB201 rows and, as "
+                        "reference only, their DARTS-space tables)")
     parsed = parser.parse_args(args)
     out = Path(parsed.out) if parsed.out else Path(parsed.paths[0]) / "report"
     print(write_report(parsed.paths, out, parsed.budgets, list(dict.fromkeys(parsed.reference))))

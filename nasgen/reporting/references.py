@@ -83,3 +83,84 @@ FOOTNOTE = ("Reference rows (`--reference`): the thesis' own rows are separate m
             "best-by-validation architecture). `*`: the thesis marks the optimum as reached. The thesis' "
             "ImageNet16-120 validation optimum is 46.73 (the NATS-Bench table nasgen uses; AG-Net's older "
             "file: 46.77). Means over 10 runs.")
+
+
+# -- one-shot NAS (issue 20): the DARTS-PT paper, R. Wang's thesis and DrNAS -------------------------
+# Numbers: the implementer's note (``shared/notes/wang_darts_pt.md`` section 4). Only the DARTS-space
+# tables are in the thesis; the NB201 rows come from the DARTS-PT paper (Table 4) and the DrNAS README.
+
+
+@dataclass(frozen=True)
+class NB201OneShotReference:
+    """A published NB201 row of a one-shot method: test accuracy (%) of the derived cell after
+    NB201's 200-epoch training, per dataset (``None``: not published). The papers searched on each
+    dataset itself; nasgen's runs search on a proxy dataset and look the cell up (a transfer)."""
+
+    source: str
+    method: str
+    accuracies: tuple[str | None, str | None, str | None]  # cifar10, cifar100, ImageNet16-120
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}: {self.method}" + (f" [{self.note}]" if self.note else "")
+
+
+@dataclass(frozen=True)
+class DartsSpaceReference:
+    """A published DARTS-space row (CIFAR/SVHN search and 600-epoch retraining): a different
+    protocol from anything nasgen measures on a CPU, shown as a reference only."""
+
+    source: str
+    space: str  # "DARTS" or a RobustDARTS space "S1".."S4"
+    dataset: str
+    method: str
+    test_error: str  # % (ImageNet rows: top-1)
+    note: str = ""
+
+
+_NOT_STATED = "seeds and averaging not stated"
+_NB201_ONESHOT = [
+    NB201OneShotReference("DARTS-PT paper Table 4", "DARTS (magnitude)", ("54.30", None, None),
+                          f"{_NOT_STATED}; = the all-skip cell, NB201 index 1835"),
+    NB201OneShotReference("DARTS-PT paper Table 4", "DARTS+PT", ("88.11", None, None), _NOT_STATED),
+    NB201OneShotReference("DARTS-PT paper Table 4", "DARTS+PT (fix alpha)", ("93.80", None, None), _NOT_STATED),
+    NB201OneShotReference("DrNAS README", "DARTS", ("54.30 ± 0.00", "38.97 ± 0.00", "18.41 ± 0.00"),
+                          "searched per dataset"),
+    NB201OneShotReference("DrNAS README", "DrNAS", ("94.36 ± 0.00", "73.51 ± 0.00", "46.34 ± 0.00"),
+                          "= NB201 index 9930"),
+    NB201OneShotReference("DrNAS README", "optimal", ("94.37", "73.51", "47.31")),
+]
+_S1_S4 = {  # DARTS-PT paper Table 3: test error (%) DARTS / DARTS+PT / DARTS+PT (fix alpha)
+    "CIFAR-10": ("3.84 / 3.50 / 2.86", "4.85 / 2.79 / 2.59", "3.34 / 2.49 / 2.52", "7.20 / 2.64 / 2.58"),
+    "CIFAR-100": ("29.46 / 24.48 / 24.40", "26.05 / 23.16 / 23.30", "28.90 / 22.03 / 21.94",
+                  "22.85 / 20.80 / 20.66"),
+    "SVHN": ("4.58 / 2.62 / 2.39", "3.53 / 2.53 / 2.32", "3.41 / 2.42 / 2.32", "3.05 / 2.42 / 2.39"),
+}
+_TABLE_3_1 = [  # thesis Table 3.1, the DARTS-based rows (CIFAR-10); *: mean over 4 seeds of search + retrain
+    ("DARTS", "3.00 ± 0.14"), ("SDARTS-RS", "2.67 ± 0.03"), ("SGAS (Cri 1. avg)", "2.66 ± 0.24"),
+    ("DARTS+PT (avg)*", "2.61 ± 0.08"), ("DARTS+PT (best)", "2.48"), ("SDARTS-RS+PT (avg)*", "2.54 ± 0.10"),
+    ("SDARTS-RS+PT (best)", "2.44"), ("SGAS+PT (Crit.1 avg)*", "2.56 ± 0.10"), ("SGAS+PT (Crit.1 best)", "2.46"),
+]
+_TABLE_3_2 = [  # thesis Table 3.2, the DARTS / DrNAS rows (CIFAR-10)
+    ("DARTS (1st)", "3.00 ± 0.14"), ("DARTS (2nd)", "2.76 ± 0.09"), ("DrNAS", "2.54 ± 0.03"),
+    ("DrNAS + progressive learning", "2.46 ± 0.03"),
+]
+_DARTS_SPACE = [
+    *(DartsSpaceReference("DARTS-PT paper Table 3", space, dataset, method, error)
+      for dataset, cells in _S1_S4.items() for space, cell in zip(("S1", "S2", "S3", "S4"), cells)
+      for method, error in zip(("DARTS", "DARTS+PT", "DARTS+PT (fix alpha)"), cell.split(" / "))),
+    *(DartsSpaceReference("Wang 2021 Table 3.1", "DARTS", "CIFAR-10", method, error) for method, error in _TABLE_3_1),
+    DartsSpaceReference("DARTS-PT paper Sec. 7", "DARTS", "CIFAR-10", "DARTS+PT (fix alpha)", "2.87"),
+    DartsSpaceReference("DARTS-PT paper Sec. 6.2", "DARTS", "CIFAR-10", "DARTS+PT-Mag", "2.85"),
+    *(DartsSpaceReference("Wang 2021 Table 3.2", "DARTS", "CIFAR-10", method, error) for method, error in _TABLE_3_2),
+]
+
+ONESHOT_REFERENCES: dict[str, tuple[list[NB201OneShotReference], list[DartsSpaceReference]]] = {
+    "darts_pt": (_NB201_ONESHOT, _DARTS_SPACE)}
+
+ONESHOT_FOOTNOTE = ("Reference rows (`--reference darts_pt`): the papers searched on CIFAR-10/100 (ImageNet16-120) "
+                    "itself and report the NB201 200-epoch test accuracy of the derived cell; nasgen's one-shot "
+                    "runs search on their own dataset (digits by default) and look the derived cell up in the same "
+                    "table, a transfer measurement. The DARTS-space rows (test error after the DARTS retraining "
+                    "protocol, 600 epochs) are of a different protocol and space: reference only.")

@@ -25,7 +25,7 @@ import yaml  # noqa: E402
 
 from nasgen.errors import DataError  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
-from nasgen.reporting.references import FOOTNOTE, REFERENCES  # noqa: E402
+from nasgen.reporting.references import FOOTNOTE, ONESHOT_REFERENCES, REFERENCES  # noqa: E402
 from nasgen.reporting.results import focus_limits, padded, running_best, save_figure, settling_queries  # noqa: E402
 from nasgen.search.oracle import incumbent_positions  # noqa: E402
 
@@ -150,14 +150,16 @@ def _load_run(history: Path) -> Run | None:
     return run
 
 
-def find_runs(paths: Sequence["str | Path"]) -> list[Run]:
+def find_runs(paths: Sequence["str | Path"], required: bool = True) -> list[Run]:
+    """The search runs (folders with ``history.csv`` and ``.hydra/``) at or under ``paths``;
+    ``required``: none is an error."""
     runs = []
     for path in map(Path, paths):
         if not path.exists():
             raise DataError(f"{path} does not exist")
         histories = [path / "history.csv"] if (path / "history.csv").is_file() else sorted(path.rglob("history.csv"))
         runs += [r for r in map(_load_run, histories) if r is not None and len(r.searched)]
-    if not runs:
+    if not runs and required:
         raise DataError(f"no nasgen runs (folders with history.csv and .hydra/) under {', '.join(map(str, paths))}")
     return runs
 
@@ -426,10 +428,25 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
     suite ``robustness.csv``, to ``out``; return the markdown. ``budgets``: the query counts of
     the tables (default: those the runs report at, :func:`default_budgets`).
 
+    One-shot runs (``study=oneshot``) among ``paths`` get their own table and trajectory plot
+    (:func:`~nasgen.reporting.oneshot_report.write_oneshot_report`: ``oneshot.md``, ...), in
+    ``report.md`` too; ``references`` may name rows of either kind.
+
     Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
-    runs = find_runs(paths)
-    budgets = default_budgets(runs) if budgets is None else budgets
+    from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report  # it uses this module's helpers
+
     out = Path(out)
+    oneshot = find_oneshot_runs(paths)
+    runs = find_runs(paths, required=not oneshot)
+    oneshot_markdown = write_oneshot_report(oneshot, out, [r for r in references if r in ONESHOT_REFERENCES]) \
+        if oneshot else ""
+    references = [r for r in references if r in REFERENCES]
+    if not runs:
+        with atomic_write(out / "report.md", "w") as f:
+            f.write(f"# nasgen report\n\n{len(oneshot)} one-shot runs from {', '.join(map(str, paths))}\n\n"
+                    f"{oneshot_markdown}\n")
+        return oneshot_markdown
+    budgets = default_budgets(runs) if budgets is None else budgets
     tables = {"report.csv": table(runs, budgets), "max_over_queried.csv": max_over_queried_table(runs, budgets,
                                                                                                   references)}
     markdown = f"{MAIN_TABLE}\n\n{_markdown(*tables['report.csv'])}"
@@ -448,6 +465,8 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
         tables["robustness.csv"] = (robust_header, robust_rows)
         markdown += "\n\nRobustness of the best architectures (accuracy in %)\n\n"
         markdown += _markdown(robust_header, robust_rows)
+    if oneshot_markdown:
+        markdown += f"\n\n{oneshot_markdown}"
     for name, (header, rows) in tables.items():
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *rows])

@@ -199,3 +199,8 @@ def _literal(node: ast.expr) -> object:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         return list(range(*(ast.literal_eval(arg) for arg in node.args)))
     return ast.literal_eval(node)
+
+
+# Ops without weights (``noise``: RobustDARTS' S4 op, a supernet-only op): the ops that crowd a
+# DARTS cell when magnitude selection collapses.
+PARAMETER_FREE_OPS: frozenset[str] = frozenset({"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "noise"})

@@ -248,3 +248,9 @@ class NB201Space:
         """Uniform crossover: each edge's op from either parent (every child is valid)."""
         take = rng.random(len(first)) < 0.5
         return tuple(a if t else b for a, b, t in zip(first, second, take))  # type: ignore[return-value]
+
+
+# Ops without weights (``none`` deletes the edge): a cell made mostly of them is the degenerate
+# result of magnitude selection in differentiable NAS (the all-skip cell, index 1835). ``noise``
+# is the parameter-free op of the reduced space s4 (not an op of the table's cells).
+PARAMETER_FREE_OPS: frozenset[str] = frozenset({"none", "skip_connect", "avg_pool_3x3", "noise"})
