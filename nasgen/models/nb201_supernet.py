@@ -121,7 +121,7 @@ class NB201Supernet(Supernet):
         return tuple(OPS.index(name) for name in names)  # type: ignore[return-value]
 
 
-@ranges("supernet.network", channels=Int(1), cells_per_stage=Int(1))
+@ranges("study.network", channels=Int(1), cells_per_stage=Int(1))
 class NB201Supernets(SupernetBuilder):
     """Builds :class:`NB201Supernet` s (config node ``study.network``). ``op_set`` is the op set
     this run searches (``build`` may be asked for any of :meth:`op_sets`)."""
@@ -129,7 +129,7 @@ class NB201Supernets(SupernetBuilder):
     space_name = "nb201"
 
     def __init__(self, op_set: str = "full", channels: int = 16, cells_per_stage: int = 5) -> None:
-        choose("NB201 op set (supernet.network.op_set)", op_set, tuple(OP_SETS))
+        choose("NB201 op set (study.network.op_set)", op_set, tuple(OP_SETS))
         self.op_set, self.channels, self.cells_per_stage = op_set, channels, cells_per_stage
 
     def op_sets(self) -> tuple[str, ...]:
@@ -140,7 +140,7 @@ class NB201Supernets(SupernetBuilder):
                 "cells_per_stage": self.cells_per_stage}
 
     def build(self, op_set: str, num_classes: int, input_shape: tuple[int, int, int]) -> NB201Supernet:
-        choose("NB201 op set (supernet.network.op_set)", op_set, tuple(OP_SETS))
+        choose("NB201 op set (study.network.op_set)", op_set, tuple(OP_SETS))
         in_channels, height, width = input_shape
         if height % 4 or width % 4:
             raise ConfigError(f"the NB201 supernet halves the resolution twice and needs height and width "

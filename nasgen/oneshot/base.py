@@ -126,6 +126,7 @@ class SupernetBuilder(ABC):
     the space (``spaces/``), so the builder only looks them up."""
 
     space_name: str
+    op_set: str  # the op set this run searches (``full`` or a reduced space of :meth:`op_sets`)
 
     @abstractmethod
     def op_sets(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -45,9 +45,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nasgen.benchmarks.base import Benchmark  # noqa: E402
 from nasgen.data.datasets import DATASETS  # noqa: E402
+from nasgen.data.datasets import INFO as DATASET_INFO  # noqa: E402
 from nasgen.errors import ConfigError, DataError, choose  # noqa: E402
 from nasgen.objective import Objective  # noqa: E402
 from nasgen.oneshot.base import Decisions, Relaxation, Supernet, SupernetBuilder  # noqa: E402
+from nasgen.oneshot.diagnostics import SupernetDiagnostic  # noqa: E402
 from nasgen.oneshot.selection import LOG_COLUMNS, SelectionRule, magnitude_decisions  # noqa: E402
 from nasgen.oneshot.training import BilevelTrainer, OneShotModel, SupernetSchedule, search_data  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
@@ -125,12 +127,12 @@ def all_skip(supernet: Supernet) -> Arch | None:
 class OneShotSearch:
     """The one-shot study (module docstring): ``network`` builds the space's supernet,
     ``supernet`` is ``{relaxation, schedule}`` (config group ``supernet``), ``selection`` the
-    rule run at ``selection_epochs``, ``diagnostics`` name -> callable
-    ``(trainer, context, epoch_log) -> dict`` run on the final supernet."""
+    rule run at ``selection_epochs``, ``diagnostics`` name -> :class:`SupernetDiagnostic`
+    run on the final supernet (checked against its cells before training)."""
 
     def __init__(self, network: SupernetBuilder, supernet: Mapping | None, selection: SelectionRule | None,
                  dataset: str = "digits", selection_epochs: Sequence[int] = (100,),
-                 diagnostics: Mapping[str, Callable] | None = None, device: str = "cpu",
+                 diagnostics: Mapping[str, SupernetDiagnostic] | None = None, device: str = "cpu",
                  data_root_dir: str | None = None) -> None:
         if supernet is None:
             raise ConfigError("study=oneshot trains a supernet: choose supernet=darts, fix_alpha or drnas")
@@ -161,7 +163,7 @@ class OneShotSearch:
 
     @property
     def op_set(self) -> str:
-        return getattr(self.network, "op_set", "full")
+        return self.network.op_set
 
     def check(self, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> None:
         if self.network.space_name != space.name:
@@ -169,6 +171,10 @@ class OneShotSearch:
                               f"{space.name} space; choose search_space={self.network.space_name} or the "
                               f"{space.name} space's supernet")
         choose(f"{space.name} op set (study.network.op_set)", self.op_set, self.network.op_sets())
+        info = DATASET_INFO[self.dataset]
+        choices = self.network.build(self.op_set, info.num_classes, info.input_shape).choices
+        for diagnostic in self.diagnostics.values():  # refused before the supernet trains, not after
+            diagnostic.check(choices)
         if not lookup_metrics(benchmark):
             raise ConfigError(f"benchmark {benchmark.name} has no <dataset>/<split>_acc@<epochs> metric to score the "
                               "derived cells with")
