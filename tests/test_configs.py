@@ -101,7 +101,9 @@ def option_of(experiment: str, target: str, group: str, option: str) -> str | No
 def experiment_setting(experiment: str, key: str) -> object:
     """The value of the dotted ``key`` an experiment sets itself or through the experiments it extends."""
     config = OmegaConf.load(CONFIGS / "experiment" / f"{experiment}.yaml")
-    value = OmegaConf.select(config, key)
+    value = OmegaConf.to_container(config, resolve=False)
+    for part in key.split("."):  # unresolved: the caller resolves ${profile.*} against a profile
+        value = value.get(part) if isinstance(value, dict) else None
     if value is not None:
         return value
     parents = [entry for entry in config.get("defaults", []) if isinstance(entry, str) and entry != "_self_"]
@@ -134,6 +136,8 @@ def reads_profile(experiment: str, group: str, option: str) -> bool:
     generator = config_text("generator", option_of(experiment, "generator", group, option) or "ag_net")
     study, search = option_of(experiment, "study", group, option), search_of(experiment, group, option)
     text = config_text("study", study) if study else config_text("search", search) if search else ""
+    if study:  # an experiment's own study settings stay merged into whichever study is chosen
+        text += str(experiment_setting(experiment, "study") or "")
     return PROFILE_READ in text or ("${generator}" in text and PROFILE_READ in generator)
 
 
@@ -261,14 +265,20 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
         return "does not search"
     if group == "study" and not is_study(experiment):
         return "does not search"
+    if one_shot and option_of(experiment, "selection", group, option) == "magnitude" and \
+            experiment_setting(experiment, "selection"):
+        return "selection=magnitude takes no settings"
     if one_shot and not option_of(experiment, "supernet", group, option):
         return "study=oneshot trains a supernet"
     if one_shot:
         profile_option = option_of(experiment, "profile", group, option) or "paper"
         profile = OmegaConf.load(CONFIGS / "profile" / f"{profile_option}.yaml")
-        epochs = experiment_setting(experiment, "study.selection_epochs") or \
-            OmegaConf.load(CONFIGS / "study" / "oneshot.yaml").selection_epochs
-        if max(epochs) > profile.supernet_epochs:  # e.g. darts_pt_nb201's epoch 100 with profile=smoke's 3
+        settings = OmegaConf.create({  # the experiment's values, resolved against the chosen profile
+            "profile": profile,
+            "selection": experiment_setting(experiment, "study.selection_epochs") or
+            OmegaConf.load(CONFIGS / "study" / "oneshot.yaml").selection_epochs,
+            "epochs": experiment_setting(experiment, "supernet.schedule.epochs") or "${profile.supernet_epochs}"})
+        if max(int(e) for e in settings.selection) > int(settings.epochs):  # darts_pt_nb201's 100 with smoke's 3
             return "study.selection_epochs"
     if group == "search" and option in NEEDS_COST and not constrained:
         return "cost_metric"

@@ -89,6 +89,11 @@ class MagnitudeSelection:
 
     name = "magnitude"
 
+    def __init__(self, **settings: object) -> None:
+        if settings:  # e.g. an experiment's PT settings left for selection=magnitude
+            raise ConfigError(f"selection=magnitude takes no settings, got {', '.join(sorted(settings))} (settings of "
+                              "selection=pt); choose selection=pt or drop them")
+
     def select(self, trainer: "BilevelTrainer", rng: np.random.Generator, log: Callable[[dict], None],
                checkpoint: Callable[[], None] | None = None) -> Decisions:
         model = trainer.model
