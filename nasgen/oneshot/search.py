@@ -55,7 +55,7 @@ from nasgen.oneshot.training import BilevelTrainer, OneShotModel, SupernetSchedu
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.console import format_value, progress_bar  # noqa: E402
 from nasgen.reporting.results import save_figure, write_json  # noqa: E402
-from nasgen.spaces.base import Arch, SearchSpace  # noqa: E402
+from nasgen.spaces.base import Arch, IndexedSpace, SearchSpace  # noqa: E402
 from nasgen.studies.base import StudyContext  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class OneShotSearch:
             results["diagnostics"][name] = {k: v for k, v in found.items() if k != "outputs"}
         final = self._final(magnitude)
         write_json(context.run_dir / "genotype.json", final)
-        self._plot(magnitude, context.run_dir / "trajectory.png")
+        self._plot(magnitude, trainer.model.supernet, context.run_dir / "trajectory.png")
         outputs += ["genotype.json", "trajectory.png"]
         return {**results, "final": {rule: {k: v for k, v in cell.items() if k != "decisions"}
                                      for rule, cell in final.items()},
@@ -270,7 +270,7 @@ class OneShotSearch:
                 values[metric] = float(benchmark.query([arch], metric)[0])
             except DataError:
                 values[metric] = math.nan
-        index = space.index(arch) if hasattr(space, "index") else ""
+        index = space.index(arch) if isinstance(space, IndexedSpace) else ""
         return {"arch": space.to_str(arch), "index": index, **values}
 
     def _headline(self, row: Mapping) -> str:
@@ -353,19 +353,17 @@ class OneShotSearch:
                 # false (fixed alpha): every weight stays equal and the magnitude cell is the first op everywhere
                 "alpha_learned": self.relaxation.learns_alpha,
                 "network": self.network.settings(), "schedule": self.schedule.to_dict(),
-                **({"selection_settings": self.selection.settings()} if hasattr(self.selection, "settings") else {}),
+                **({"selection_settings": settings} if (settings := self.selection.settings()) else {}),
                 "selection_epochs": self.selection_epochs, "device": self.context.device,
                 "reported": self.metrics,
                 "evaluation": f"transfer: the supernet trained on {self.dataset}, its cells scored by the "
                               f"{self.context.benchmark.name} benchmark on its datasets"}
 
-    def _plot(self, magnitude: list[dict], path: Path) -> None:
+    def _plot(self, magnitude: list[dict], supernet: Supernet, path: Path) -> None:
         """DARTS-PT Fig. 3.1's layout: per dataset, the magnitude cell's and the selected cell's
         accuracy over the search epochs, with the all-skip cell as reference."""
         panels = panel_metrics(self.metrics)
-        info = self.data.info
-        reference = self._describe(all_skip(self.network.build(self.op_set, info.num_classes,
-                                                               tuple(info.input_shape))))
+        reference = self._describe(all_skip(supernet))
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
         rows = self._trajectory(magnitude)
         for ax, (dataset, metric) in zip(axes[0], panels.items()):

@@ -35,6 +35,7 @@ import numpy as np
 
 from nasgen.errors import ConfigError, choose
 from nasgen.oneshot.base import CellChoices, Decisions
+from nasgen.oneshot.training import TUNING_SCHEDULES
 from nasgen.ranges import Float, Int, ranges
 
 if TYPE_CHECKING:  # the trainer module imports nothing of this one; kept lazy for the type only
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 CRITERIA = ("acc", "loss", "acc_then_loss")
 EDGE_ORDERS = ("random", "fixed")
-TUNE_LR_SCHEDULES = ("constant", "cosine")
 NONE_OP = "none"  # the op that deletes an edge: never an edge's op in a cell that chooses its topology
 # Columns of a selection-log row (the search adds the search epoch in front).
 LOG_COLUMNS = ("step", "tune_epoch", "cell", "kind", "node", "edge", "op", "acc_without", "loss_without",
@@ -61,6 +61,9 @@ class SelectionRule(Protocol):
                checkpoint: Callable[[], None] | None = None) -> Decisions:
         """The decisions, also left in ``trainer.model.decisions``; ``log(row)`` per masked
         evaluation or decision (:data:`LOG_COLUMNS`); ``checkpoint()`` after each decision step."""
+
+    def settings(self) -> dict:
+        """The rule's settings, recorded in ``results.json`` (empty for a rule without any)."""
 
 
 # -- magnitude --------------------------------------------------------------------------------
@@ -93,6 +96,9 @@ class MagnitudeSelection:
         if settings:  # e.g. an experiment's PT settings left for selection=magnitude
             raise ConfigError(f"selection=magnitude takes no settings, got {', '.join(sorted(settings))} (settings of "
                               "selection=pt); choose selection=pt or drop them")
+
+    def settings(self) -> dict:
+        return {}
 
     def select(self, trainer: "BilevelTrainer", rng: np.random.Generator, log: Callable[[dict], None],
                checkpoint: Callable[[], None] | None = None) -> Decisions:
@@ -182,7 +188,7 @@ class PerturbationSelection:
                  tune_lr_factor: float = 0.1, tune_lr_schedule: str = "constant") -> None:
         choose("selection.criterion", criterion, CRITERIA)
         choose("selection.edge_order", edge_order, EDGE_ORDERS)
-        choose("selection.tune_lr_schedule", tune_lr_schedule, TUNE_LR_SCHEDULES)
+        choose("selection.tune_lr_schedule", tune_lr_schedule, TUNING_SCHEDULES)
         self.criterion = criterion
         self.edge_order = edge_order
         self.tune_epochs_between = tune_epochs_between
