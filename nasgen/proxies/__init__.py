@@ -1,0 +1,1 @@
+"""Training-free measures ("zero-cost proxies") of networks at initialisation."""
