@@ -79,7 +79,7 @@ def test_skip_conv_gap_reads_the_strengths_of_each_cell_type():
 
 # -- nasgen report over one-shot runs ----------------------------------------------------------
 def write_oneshot_run(folder: Path, seed: int, cells: dict[str, list[int]], status: str = "complete",
-                      op_set: str = "s3", selection: str = "pt") -> Path:
+                      op_set: str = "s3", selection: str = "pt", supernet: str = "darts") -> Path:
     """A one-shot run directory in the study's output format (results.json, trajectory.csv), its
     cells' accuracies looked up in the bundled NB201 table: ``cells[rule]`` = NB201 index per
     selection epoch (1, 2, 3, ...)."""
@@ -99,8 +99,8 @@ def write_oneshot_run(folder: Path, seed: int, cells: dict[str, list[int]], stat
     final = {rule: {"arch": space.to_str(space.from_index(indices[-1])), "index": indices[-1]}
              for rule, indices in cells.items()}
     results = {"status": status, "seed": seed, "final": final if status == "complete" else {},
-               "protocol": {"search_dataset": "digits", "supernet": "darts", "selection": selection,
-                            "op_set": op_set}}
+               "protocol": {"search_dataset": "digits", "supernet": supernet, "selection": selection,
+                            "op_set": op_set, "alpha_learned": supernet != "fix_alpha"}}
     (folder / "results.json").write_text(json.dumps(results))
     return folder
 
@@ -159,6 +159,17 @@ def test_report_groups_op_sets_and_keeps_partial_runs_out_of_the_table(tmp_path:
         rows = {row["op_set"]: row for row in csv.DictReader(f)}
     assert rows["s2"]["seeds"] == "1" and rows["s10"]["seeds"] == "0" and rows["s10"]["partial runs"] == "1"
     assert rows["s10"][f"{metric_name('cifar10', 'test', 200)} mean ± std"] == "-"
+
+
+def test_report_leaves_out_the_magnitude_cell_of_a_supernet_whose_alpha_never_moved(tmp_path: Path):
+    # fixed alpha: argmax of equal weights is the first op everywhere (the all-skip cell in s2), no search result
+    write_oneshot_run(tmp_path / "fixed", 0, {"magnitude": [ALL_SKIP], "pt": [DRNAS_CELL]}, op_set="s2",
+                      supernet="fix_alpha")
+    write_oneshot_run(tmp_path / "learned", 0, {"magnitude": [ALL_SKIP], "pt": [DRNAS_CELL]}, op_set="s2")
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "oneshot.csv", newline="") as f:
+        rules = sorted((row["supernet"], row["rule"]) for row in csv.DictReader(f))
+    assert rules == [("darts", "magnitude"), ("darts", "pt"), ("fix_alpha", "pt")]
 
 
 def test_parameter_free_share_reads_nb201_strings_and_darts_genotypes():

@@ -367,7 +367,9 @@ class OneShotSearch:
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
         rows = self._trajectory(magnitude)
         for ax, (dataset, metric) in zip(axes[0], panels.items()):
-            for rule in dict.fromkeys((MAGNITUDE, self.selection.name)):
+            # a fixed-alpha supernet's magnitude cell is the first op everywhere, no search result
+            shown = (MAGNITUDE, self.selection.name) if self.relaxation.learns_alpha else (self.selection.name,)
+            for rule in dict.fromkeys(shown):
                 points = [(r["epoch"], r[metric]) for r in rows if r["rule"] == rule]
                 ax.plot(*zip(*points), "-" if rule == MAGNITUDE else "o-", label=rule, markersize=4)
             if np.isfinite(reference.get(metric, math.nan)):

@@ -9,6 +9,11 @@ final cells are dominated by parameter-free ops, and which cells they were. The 
 is the layout of Wang (2021) Fig. 3.1: accuracy of each rule's cell over search epochs, the mean
 over seeds, one panel per dataset (and a row of panels per group).
 
+A run whose supernet never learns alpha (``supernet=fix_alpha``, ``protocol.alpha_learned`` false)
+has no magnitude cell worth a row: with equal weights argmax takes the first op of every edge (the
+all-skip cell in s2, all-``none`` elsewhere), which is no search result, and in s2 it even equals
+the DARTS collapse number of the papers (54.30). Its magnitude rule is left out of table and plot.
+
 A run that is still going or was killed counts in the trajectory plot with the epochs it has, and
 in the table only once it is complete (its final cell is the one of the last selection epoch).
 """
@@ -46,7 +51,8 @@ _NOT_METRIC = {"epoch", "rule", "arch", "index", "genotype", "seconds", "cell"}
 # and those of them without weights.
 _OP_NAMES = frozenset({*nb201.OPS, *darts_genotype.OPS_WITH_NONE, "noise"})
 PARAMETER_FREE = nb201.PARAMETER_FREE_OPS | darts_genotype.PARAMETER_FREE_OPS
-RULE_ORDER = ("magnitude", "pt")
+MAGNITUDE = "magnitude"
+RULE_ORDER = (MAGNITUDE, "pt")
 GROUP_FIELDS = ("op_set", "supernet", "selection", "search_dataset")
 
 
@@ -57,9 +63,11 @@ class OneShotRun:
     group: tuple[str, str, str, str]  # GROUP_FIELDS
     complete: bool
     trajectory: list[dict[str, str]] = field(default_factory=list)
+    alpha_learned: bool = True
 
     def rules(self) -> list[str]:
-        return _ordered({row["rule"] for row in self.trajectory})
+        """The rules with cells worth reporting (see the module docstring on fixed alpha)."""
+        return _ordered({row["rule"] for row in self.trajectory if self.alpha_learned or row["rule"] != MAGNITUDE})
 
     def curve(self, rule: str, metric: str) -> dict[int, float]:
         """Epoch -> ``metric`` of the rule's cell (NaN where the cell is not in the table)."""
@@ -123,8 +131,9 @@ def load_oneshot_run(run_dir: Path) -> OneShotRun | None:
     results = json.loads(results_file.read_text())
     with open(trajectory_file, newline="") as f:
         rows = [row for row in csv.DictReader(f) if row.get("rule") and row.get("epoch")]
+    alpha_learned = bool((results.get("protocol") or {}).get("alpha_learned", True))
     return OneShotRun(run_dir, results.get("seed"), _group_of(run_dir, results), results.get("status") == "complete",
-                      rows)
+                      rows, alpha_learned)
 
 
 def find_oneshot_runs(paths: Sequence["str | Path"]) -> list[OneShotRun]:
