@@ -96,6 +96,15 @@ class MetricUnits(Protocol):
     def unit(self, metric: str) -> str | None: ...
 
 
+@runtime_checkable
+class SignedMetrics(Protocol):
+    """A benchmark whose metrics may declare which direction is better (a training-free proxy's
+    sign), so that an objective searching in the other direction is refused before the search."""
+
+    def higher_is_better(self, metric: str) -> bool | None:
+        """True / False where the metric declares its direction, None where it does not."""
+
+
 # nasgen's metric names end in their kind: cifar10/valid_acc@200, latency/pixel3_ms, params_M, ...
 _SUFFIX_UNITS = (("_acc", "%"), ("_ms", "ms"), ("_mJ", "mJ"), ("train_seconds", "s"), ("flops_M", "MFLOPs"),
                  ("params_M", "M parameters"))
