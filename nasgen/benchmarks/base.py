@@ -1,7 +1,7 @@
 """The benchmark interface: ground truth for architectures."""
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -103,6 +103,15 @@ class SignedMetrics(Protocol):
 
     def higher_is_better(self, metric: str) -> bool | None:
         """True / False where the metric declares its direction, None where it does not."""
+
+
+@runtime_checkable
+class ProtocolSettings(Protocol):
+    """A benchmark whose values depend on settings that a result's protocol must name (a proxy's
+    network, input batch and seed), so that two results say whether they are comparable."""
+
+    def protocol(self, metrics: Sequence[str]) -> dict[str, Any]:
+        """The settings behind ``metrics`` (the objective's), for results.json's protocol."""
 
 
 # nasgen's metric names end in their kind: cifar10/valid_acc@200, latency/pixel3_ms, params_M, ...

@@ -103,7 +103,9 @@ class ProxyBenchmark:
                  input: Mapping[str, Any], per_proxy: Mapping[str, Mapping[str, Any]] | None = None,
                  joint_ranks: Mapping[str, Sequence[str]] | None = None, reference_size: int = 1000,
                  seed: int = 0, device: str = "cpu", data_root_dir: "str | None" = None,
-                 space: SearchSpace | None = None, store: bool = True) -> None:
+                 space: SearchSpace | None = None, store: bool = True, dataset: str | None = None) -> None:
+        """``dataset``: the base table's dataset, which the configs interpolate into the base node and the
+        objective's report metric (``${benchmark.dataset}``); kept for the run's protocol only."""
         if base is None and space is None:
             raise ConfigError("benchmark=proxy needs benchmark.base (a benchmark of the space) or benchmark.space")
         if base is not None and space is not None and base.space.name != space.name:
@@ -121,6 +123,7 @@ class ProxyBenchmark:
         except RuntimeError:
             raise ConfigError(f"unknown device {device!r}; valid choices: cpu, cuda, cuda:N") from None
         self.seed, self.reference_size, self.data_root_dir = int(seed), reference_size, data_root_dir
+        self.dataset = dataset
         self.network, self.input = network, self._input(plain(input), "benchmark.input")
         per_proxy, joint_ranks = plain(per_proxy or {}), plain(joint_ranks or {})
         for name in proxies:
@@ -314,12 +317,20 @@ class ProxyBenchmark:
                                       self.plans[proxy].proxy.info.higher_is_better)
         return total / len(members)
 
-    def settings(self) -> dict[str, Any]:
-        """What a result's protocol records about the proxies: per proxy its sign, scale, network,
-        input, seed, repeats and store folder; the joint ranks and their reference."""
-        proxies = {name: {"higher_is_better": plan.proxy.info.higher_is_better, "log_scale": plan.proxy.info.log_scale,
-                          "network": plan.network.settings(), "input": plan.input, "repeats": plan.repeats,
-                          "store": str(plan.store.folder)} for name, plan in self.plans.items()}
-        return {"seed": self.seed, "proxies": proxies,
-                "joint_ranks": {name: list(members) for name, members in self.joint_ranks.items()},
-                "reference_size": self.reference_size}
+    def protocol(self, metrics: Sequence[str]) -> dict[str, Any]:
+        """:class:`~nasgen.benchmarks.base.ProtocolSettings`: for the proxies among ``metrics`` (and those
+        of its joint ranks) their sign, scale, network, input, seed, repeats and store folder, and the
+        joint ranks' definition and reference."""
+        joints = {m[len(JOINT_PREFIX):-1] for m in metrics if m.startswith(JOINT_PREFIX) and m in self.metrics}
+        names = [n for n in self.plans if PREFIX + n in metrics or any(n in self.joint_ranks[j] for j in joints)]
+        proxies = {name: {"higher_is_better": self.plans[name].proxy.info.higher_is_better,
+                          "log_scale": self.plans[name].proxy.info.log_scale,
+                          "network": self.plans[name].network.settings(), "input": self.plans[name].input,
+                          "repeats": self.plans[name].repeats, "store": str(self.plans[name].store.folder)}
+                   for name in names}
+        described: dict[str, Any] = {"proxy_seed": self.seed, "proxies": proxies} if proxies else {}
+        if joints:
+            described["joint_ranks"] = {j: list(self.joint_ranks[j]) for j in sorted(joints)}
+            described["joint_rank_reference"] = (f"{self.reference_size} {self.space.name} architectures sampled "
+                                                 f"with seed {self.seed}, or the whole space once stored")
+        return described
