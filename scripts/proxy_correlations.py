@@ -161,7 +161,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.set_title(dataset)
         ax.set_xlabel("Spearman rho with test_acc@200")
     axes[0].set_yticks(np.arange(len(proxies)), proxies)
-    axes[0].legend(loc="lower right", fontsize=8)
+    axes[0].legend(loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=120)

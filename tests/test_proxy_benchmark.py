@@ -14,10 +14,12 @@ from nasgen.benchmarks import NB201Benchmark
 from nasgen.benchmarks.cli import main as data_main
 from nasgen.benchmarks.proxy import ProxyBenchmark, signed_quantiles
 from nasgen.benchmarks.proxy_cli import composed_benchmark
-from nasgen.errors import ConfigError
+from nasgen.errors import ConfigError, DataError
+from nasgen.models.darts_network import DartsNetworks
 from nasgen.models.nb201_network import NB201Networks
 from nasgen.objective import Objective
 from nasgen.proxies.measures import PROXIES
+from nasgen.spaces.darts import DartsSpace
 from nasgen.spaces.nb201 import NB201Space, arch_from_naslib
 
 REGISTERED = ["params_M", "flops_M", "ntk_cond", "linear_regions"]
@@ -201,3 +203,22 @@ def test_score_proxies_counts_parameters_as_naslib_on_published_cells(isolated_c
         assert stored[index] == pytest.approx(entry["params"]["score"], abs=1e-6)
         flops = benchmark.plans["flops_M"].store.get(index)
         assert 0.9 * entry["flops"]["score"] < flops <= entry["flops"]["score"]
+
+
+def test_darts_genotypes_are_scored_with_a_resized_thin_network(one_torch_thread):
+    space = DartsSpace()
+    benchmark = ProxyBenchmark(None, DartsNetworks(2, 2), REGISTERED, TINY_INPUT, per_proxy=THIN,
+                               joint_ranks={"tenas": ["ntk_cond", "linear_regions"]}, reference_size=4, space=space)
+    assert benchmark.plans["linear_regions"].network.settings() == DartsNetworks(1, 2).settings()
+    genotypes = space.sample(2, np.random.default_rng(0))
+    assert (benchmark.query(genotypes, "proxy/params_M") > 0).all()
+    assert (benchmark.query(genotypes, "proxy/joint_rank[tenas]") > 0).all()
+    with pytest.raises(ConfigError, match="builds darts networks"):
+        ProxyBenchmark(None, DartsNetworks(2, 2), REGISTERED, TINY_INPUT, space=NB201Space())
+
+
+def test_a_missing_dataset_stops_with_the_loaders_message(tmp_path):
+    with pytest.raises(DataError) as error:
+        data_main(["score-proxies", "--proxies", "params_M", "--sample", "1", f"data_root={tmp_path}",
+                   "benchmark.input.dataset=cifar10", *TINY_CLI])
+    assert "cifar10" in str(error.value)
