@@ -47,6 +47,22 @@ OP_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
+# NASLib's NB201 op tuples (e.g. the keys of its zero-cost tables): op codes 0 skip, 1 none,
+# 2 conv3x3, 3 conv1x1, 4 avg-pool, on the edges (1,2), (1,3), (1,4), (2,3), (2,4), (3,4) of its
+# 1-based nodes, i.e. our edges 0, 1, 3, 2, 4, 5. Checked on its zero-cost table: the parameter
+# counts of the cells so converted equal its ``params`` exactly; its ``idx`` field is NOT the
+# NB201 index (the counts at ``idx`` do not match).
+NASLIB_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGES: tuple[int, ...] = (0, 1, 3, 2, 4, 5)  # our edge i is NASLib's position NASLIB_EDGES[i]
+
+
+def from_naslib(ops: Sequence[int]) -> NB201Arch:
+    """The arch of a NASLib NB201 op tuple (see :data:`NASLIB_OPS`)."""
+    if len(ops) != len(EDGES) or not all(0 <= int(op) < len(NASLIB_OPS) for op in ops):
+        raise ConfigError(f"not a NASLib NB201 op tuple: {ops!r}; expected {len(EDGES)} codes in 0..{len(OPS) - 1}")
+    return tuple(OPS.index(NASLIB_OPS[int(ops[position])]) for position in NASLIB_EDGES)  # type: ignore[return-value]
+
+
 def _op_node_adjacency() -> np.ndarray:
     """Fixed 8x8 adjacency of the op-as-node view: op node k = edge k + 1."""
     n = len(EDGES) + 2
