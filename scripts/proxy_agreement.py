@@ -18,7 +18,9 @@ the script prints and writes (``--out``, CSV):
   and of the published ones, on the same cells (raw values: a proxy whose declared sign is
   lower-is-better should come out negative);
 - ``max_abs_diff`` for params and FLOPs (about 0 when our networks equal NATS-Bench's);
-- ``seconds_per_cell``: mean wall-clock of one proxy on one cell (copy of the network included).
+- ``seconds_per_cell`` and ``cpu_seconds_per_cell``: mean wall-clock and process CPU time of one
+  proxy on one cell (copy of the network included); on a shared machine the CPU time is the
+  figure to plan with.
 
 The published values were computed on real CIFAR-10/100 and ImageNet16-120 training batches;
 here the batch is ``--input data`` (the first ``--batch-size`` training images of ``--dataset``,
@@ -26,6 +28,10 @@ resized to the column's shape) or ``--input gaussian``, so data-dependent proxie
 in rank, not in value. Network: NB201 with ``--channels`` and ``--cells-per-stage`` (16 and 5, the
 benchmark's), initialised from ``--seed`` (PyTorch's default initialisation; NASLib's may differ).
 Set ``OMP_NUM_THREADS`` / ``--threads`` for comparable timings.
+
+Observed (first 30 cells, CIFAR-10 shape, digits batch): the published synflow is the natural
+log of the raw value (ours, log10, times ln 10 agrees within about 0.1); the published FLOPs exceed
+NATS-Bench's count (which ours equals) by 2-5 M, so they agree in rank only.
 """
 from __future__ import annotations
 
@@ -57,7 +63,7 @@ PUBLISHED = {"synflow": "synflow", "snip": "snip", "grasp": "grasp", "fisher": "
              "flops_M": "flops"}
 EXACT = ("params_M", "flops_M")  # counts: the values themselves should agree
 FIELDS = ("dataset", "proxy", "higher_is_better", "cells", "rho_published", "rho_ours_acc", "rho_published_acc",
-          "max_abs_diff", "seconds_per_cell")
+          "max_abs_diff", "seconds_per_cell", "cpu_seconds_per_cell")
 
 
 def spearman(first: np.ndarray, second: np.ndarray) -> float:
@@ -73,6 +79,7 @@ def score_column(column: str, records: list[dict], proxies: list[str], args: arg
     batch = proxy_batch(args.input, args.dataset, args.batch_size, shape, classes, args.seed)
     ours = {name: [] for name in proxies}
     seconds = {name: 0.0 for name in proxies}
+    cpu_seconds = {name: 0.0 for name in proxies}
     cells = []
     for record in tqdm(records, desc=f"{column} ({len(records)} cells)", leave=False):
         arch = from_naslib(ast.literal_eval(record["arch"]))
@@ -81,9 +88,10 @@ def score_column(column: str, records: list[dict], proxies: list[str], args: arg
         cell = {"dataset": column, "index": space.index(arch), "arch": space.to_str(arch),
                 "val_acc": record["val_accuracy"]}
         for name in proxies:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             value = score_network(network, [PROXIES[name]], batch, args.seed)[PROXIES[name].info.metric]
             seconds[name] += time.perf_counter() - start
+            cpu_seconds[name] += time.process_time() - cpu_start
             ours[name].append(value)
             cell[name] = value
             if name in PUBLISHED:
@@ -100,7 +108,7 @@ def score_column(column: str, records: list[dict], proxies: list[str], args: arg
             "cells": len(records), "rho_published": spearman(mine, published), "rho_ours_acc": spearman(mine, accuracy),
             "rho_published_acc": spearman(published, accuracy),
             "max_abs_diff": float(np.nanmax(np.abs(mine - published))) if name in EXACT else float("nan"),
-            "seconds_per_cell": seconds[name] / len(records),
+            "seconds_per_cell": seconds[name] / len(records), "cpu_seconds_per_cell": cpu_seconds[name] / len(records),
         })
     return rows, cells
 
@@ -151,12 +159,12 @@ def main() -> None:
         cells.extend(values)
         write_csv(args.out, summary, FIELDS)  # incrementally: a finished column is never lost
     print(f"{'dataset':15} {'proxy':15} {'better':>6} {'cells':>5} {'rho pub':>8} {'rho acc':>8} "
-          f"{'pub acc':>8} {'max|d|':>8} {'s/cell':>8}")
+          f"{'pub acc':>8} {'max|d|':>8} {'s/cell':>8} {'cpu s':>8}")
     for row in summary:
         better = "higher" if row["higher_is_better"] else "lower"
         print(f"{row['dataset']:15} {row['proxy']:15} {better:>6} {row['cells']:5d} {row['rho_published']:8.3f} "
               f"{row['rho_ours_acc']:8.3f} {row['rho_published_acc']:8.3f} {row['max_abs_diff']:8.2g} "
-              f"{row['seconds_per_cell']:8.3f}")
+              f"{row['seconds_per_cell']:8.3f} {row['cpu_seconds_per_cell']:8.3f}")
     if args.values:
         write_csv(args.values, cells, list(dict.fromkeys(k for cell in cells for k in cell)))
     print(f"wrote {args.out}" + (f" and {args.values}" if args.values else ""))
