@@ -11,6 +11,7 @@
                                      tables + curves of runs / sweeps (partial ones too;
                                      one-shot runs: oneshot.md + the trajectory plot)
     nasgen data {list,import,verify} manage benchmark tables
+    nasgen data score-proxies ...    score training-free proxies of a space into the cache
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nasgen.benchmarks.base import Benchmark
+from nasgen.benchmarks.base import Benchmark, SignedMetrics
 from nasgen.errors import ConfigError
 
 
@@ -66,3 +66,7 @@ class Objective:
         if missing:
             raise ConfigError(f"objective metric(s) {', '.join(missing)} not provided by benchmark "
                               f"{benchmark.name}; available: {', '.join(benchmark.metrics)}")
+        direction = benchmark.higher_is_better(self.search_metric) if isinstance(benchmark, SignedMetrics) else None
+        if direction is not None and direction != self.maximize:
+            raise ConfigError(f"objective.maximize={self.maximize} contradicts {self.search_metric}, of which "
+                              f"{'higher' if direction else 'lower'} is better; set objective.maximize={direction}")

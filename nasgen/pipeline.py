@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nasgen.benchmarks.base import Benchmark, PartialBenchmark, SurrogateBenchmark
+from nasgen.benchmarks.base import Benchmark, PartialBenchmark, ProtocolSettings, SurrogateBenchmark
 from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
@@ -260,7 +260,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
                 **({"cost_metric": objective.cost_metric} if objective.cost_metric else {}),
                 **({"cost_limit": objective.cost_limit} if objective.constrained else {}),
                 # values predicted by a model, not measured: say which model
-                **({"surrogate": benchmark.surrogate} if isinstance(benchmark, SurrogateBenchmark) else {})}
+                **({"surrogate": benchmark.surrogate} if isinstance(benchmark, SurrogateBenchmark) else {}),
+                **(benchmark.protocol(objective.metrics) if isinstance(benchmark, ProtocolSettings) else {})}
     if isinstance(search, CellByCellSearch):
         protocol["cell_search"] = {"first_cell": search.first_cell, "first_share": search.first_share,
                                    "first_others": search.first_others}
@@ -316,7 +317,9 @@ def _run_study(cfg: DictConfig, run_dir: Path, study: Study, context: StudyConte
                 **{k: cfg.benchmark[k] for k in ("dataset", "source") if k in cfg.benchmark},
                 "search_metric": context.objective.search_metric, "report_metric": context.objective.report_metric,
                 **({"surrogate": context.benchmark.surrogate}
-                   if isinstance(context.benchmark, SurrogateBenchmark) else {})}
+                   if isinstance(context.benchmark, SurrogateBenchmark) else {}),
+                **(context.benchmark.protocol(context.objective.metrics)
+                   if isinstance(context.benchmark, ProtocolSettings) else {})}
     method = choices.get("study", type(study).__name__)
     log.info("study %s on %s: models learn %s", method, context.benchmark.name, context.objective.search_metric)
     results = {"name": cfg.name, "method": method, "status": "interrupted", "seed": cfg.seed, "protocol": protocol,

@@ -1,7 +1,7 @@
 """The benchmark interface: ground truth for architectures."""
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -94,6 +94,24 @@ class MetricUnits(Protocol):
     can put a metric on a fixed scale without a unit in its own config."""
 
     def unit(self, metric: str) -> str | None: ...
+
+
+@runtime_checkable
+class SignedMetrics(Protocol):
+    """A benchmark whose metrics may declare which direction is better (a training-free proxy's
+    sign), so that an objective searching in the other direction is refused before the search."""
+
+    def higher_is_better(self, metric: str) -> bool | None:
+        """True / False where the metric declares its direction, None where it does not."""
+
+
+@runtime_checkable
+class ProtocolSettings(Protocol):
+    """A benchmark whose values depend on settings that a result's protocol must name (a proxy's
+    network, input batch and seed), so that two results say whether they are comparable."""
+
+    def protocol(self, metrics: Sequence[str]) -> dict[str, Any]:
+        """The settings behind ``metrics`` (the objective's), for results.json's protocol."""
 
 
 # nasgen's metric names end in their kind: cifar10/valid_acc@200, latency/pixel3_ms, params_M, ...

@@ -3,6 +3,7 @@
     nasgen data list
     nasgen data import SOURCE PATH [--metric FORMAT] [--force]
     nasgen data verify [TABLE ...]
+    nasgen data score-proxies [--proxies a,b] [--sample N | --archs FILE] [overrides]  (proxy_cli.py)
 
 Each benchmark answers through its :class:`BenchmarkData` provider, registered in
 ``DATA_PROVIDERS``: this module parses the arguments, hands ``import SOURCE PATH`` to the
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from nasgen.benchmarks.nb101 import NB101Data
 from nasgen.benchmarks.nb201_data import NB201Data
+from nasgen.benchmarks.proxy_cli import add_parser as add_score_proxies
 from nasgen.benchmarks.tables import MetricTable
 from nasgen.errors import NasgenError
 from nasgen.paths import DATA_ENV, data_root
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     verifier.add_argument("tables", nargs="*", type=Path, metavar="TABLE",
                           help="further .npz tables to checksum (e.g. imported ones)")
     verifier.set_defaults(run=_verify)
+    add_score_proxies(commands)
     return parser
 
 

@@ -24,7 +24,6 @@ queries.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -43,7 +42,7 @@ from nasgen.models.base import DropPathNetwork, NetworkBuilder, has_auxiliary_he
 from nasgen.models.nb201_network import NB201Networks, Normalize
 from nasgen.paths import atomic_write
 from nasgen.reporting.console import progress_bar
-from nasgen.spaces.base import Arch, IndexedSpace, SearchSpace
+from nasgen.spaces.base import Arch, SearchSpace, arch_id
 from nasgen.spaces.nb201 import NB201Space
 
 log = logging.getLogger(__name__)
@@ -166,12 +165,9 @@ class TrainingBenchmark(UnitsFromNames):
         return part.pixels(), part.labels
 
     def arch_id(self, arch: Arch) -> int:
-        """The name of ``arch``'s checkpoint and the source of its training seed: its index in an
-        indexed space (NB201), else the first 64 bits of the SHA-256 of the ``repr`` of its key
-        (the spaces' keys are tuples of strings and ints, whose repr is stable)."""
-        if isinstance(self.space, IndexedSpace):
-            return self.space.index(arch)
-        return int.from_bytes(hashlib.sha256(repr(self.space.key(arch)).encode()).digest()[:8], "big")
+        """The name of ``arch``'s checkpoint and the source of its training seed
+        (:func:`nasgen.spaces.base.arch_id`)."""
+        return arch_id(self.space, arch)
 
     # -- training ---------------------------------------------------------------------------
     def _network(self, arch: Arch) -> nn.Module:

@@ -1,10 +1,11 @@
 """What the training benchmark needs from a space's networks, as declared protocols."""
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 from torch import nn
 
+from nasgen.errors import ConfigError
 from nasgen.spaces.base import Arch
 
 
@@ -20,6 +21,25 @@ class NetworkBuilder(Protocol):
 
     def build(self, arch: Arch, num_classes: int, in_channels: int) -> nn.Module:
         """The network of ``arch``, mapping normalised images to class logits."""
+
+
+@runtime_checkable
+class ResizableNetworks(Protocol):
+    """A builder that can make the same kind of network with other constructor settings, e.g. the
+    one-channel, one-cell copy on which TE-NAS counts linear regions (the proxy benchmark's
+    per-proxy ``network`` overrides)."""
+
+    def resized(self, **overrides: Any) -> NetworkBuilder:
+        """A builder of this class whose constructor settings are this one's, ``overrides`` replacing
+        some (an unknown key is refused in one line listing the valid ones)."""
+
+
+def override_settings(kind: str, current: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` constructor settings with ``overrides`` replacing some, for :meth:`ResizableNetworks.resized`."""
+    unknown = sorted(set(overrides) - set(current))
+    if unknown:
+        raise ConfigError(f"{kind} has no setting {', '.join(unknown)}; valid settings: {', '.join(current)}")
+    return {**current, **overrides}
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasgen.errors import ConfigError, choose
+from nasgen.models.base import override_settings
 from nasgen.spaces.darts_genotype import CONCAT, NUM_INPUTS, OPS_WITH_NONE, Cell, DartsGenotype
 
 STEMS = ("cifar", "imagenet")
@@ -256,6 +257,12 @@ class DartsNetworks:
     def settings(self) -> dict[str, object]:
         return {"network": "darts", "channels": self.channels, "layers": self.layers, "auxiliary": self.auxiliary,
                 "stem": self.stem}
+
+    def resized(self, **overrides: object) -> DartsNetworks:
+        """A :class:`~nasgen.models.base.ResizableNetworks` builder (the constructor's settings:
+        settings() without its "network" tag)."""
+        current = {"channels": self.channels, "layers": self.layers, "auxiliary": self.auxiliary, "stem": self.stem}
+        return DartsNetworks(**override_settings("the DARTS network", current, overrides))  # type: ignore[arg-type]
 
     def build(self, arch: DartsGenotype, num_classes: int, in_channels: int) -> DartsNetwork:
         return DartsNetwork(arch, num_classes, self.channels, self.layers, self.auxiliary, in_channels, self.stem)

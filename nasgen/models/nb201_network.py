@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nasgen.errors import ConfigError
+from nasgen.models.base import override_settings
 from nasgen.spaces.nb201 import EDGES, OPS, NB201Arch
 
 
@@ -131,6 +132,10 @@ class NB201Networks:
 
     def settings(self) -> dict[str, int]:
         return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
+
+    def resized(self, **overrides: int) -> NB201Networks:
+        """A :class:`~nasgen.models.base.ResizableNetworks` builder (settings() are the constructor's)."""
+        return NB201Networks(**override_settings("the NB201 network", self.settings(), overrides))
 
     def build(self, arch: NB201Arch, num_classes: int, in_channels: int) -> NB201Network:
         return NB201Network(arch, num_classes, self.channels, self.cells_per_stage, in_channels)

@@ -1,6 +1,7 @@
 """The search-space interface every component talks to."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Hashable, Protocol, Sequence, runtime_checkable
 
@@ -199,3 +200,13 @@ def one_cell_space(space: SearchSpace) -> SearchSpace:
     if space.graph.cells == 1 or not isinstance(space, CellwiseSpace):
         return space
     return space.cell_view(space.cell_types[0], space.sample(1, np.random.default_rng(0))[0])
+
+
+def arch_id(space: SearchSpace, arch: Arch) -> int:
+    """A stable integer name of ``arch`` (checkpoints, stored proxy values, per-architecture seeds):
+    its index in an indexed space (NB201), else the first 64 bits of the SHA-256 of the ``repr`` of
+    its isomorphism key (the spaces' keys are tuples of strings and ints, whose repr is stable), so
+    that isomorphic forms of an architecture share it."""
+    if isinstance(space, IndexedSpace):
+        return space.index(arch)
+    return int.from_bytes(hashlib.sha256(repr(space.key(arch)).encode()).digest()[:8], "big")
