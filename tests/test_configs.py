@@ -138,6 +138,7 @@ def reads_profile(experiment: str, group: str, option: str) -> bool:
     text = config_text("study", study) if study else config_text("search", search) if search else ""
     if study:  # an experiment's own study settings stay merged into whichever study is chosen
         text += str(experiment_setting(experiment, "study") or "")
+    text += str(experiment_setting(experiment, "benchmark") or "")  # training-free measurement settings
     return PROFILE_READ in text or ("${generator}" in text and PROFILE_READ in generator)
 
 
@@ -280,6 +281,8 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
             "epochs": experiment_setting(experiment, "supernet.schedule.epochs") or "${profile.supernet_epochs}"})
         if max(int(e) for e in settings.selection) > int(settings.epochs):  # darts_pt_nb201's 100 with smoke's 3
             return "study.selection_epochs"
+    if group == "search" and option == "given":  # it queries the architectures it is given: none here
+        return "search=given needs"
     if group == "search" and option in NEEDS_COST and not constrained:
         return "cost_metric"
     if group == "evaluation" and option == "hardware" and not constrained:

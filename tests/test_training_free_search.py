@@ -9,12 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from nasgen.benchmarks import NB201Benchmark, NB301Benchmark
+from nasgen.benchmarks.proxy import ProxyBenchmark
 from nasgen.errors import ConfigError
 from nasgen.evaluation.genotype import GenotypeExport
+from nasgen.evaluation.predictor_quality import predictor_quality
+from nasgen.models.nb201_network import NB201Networks
 from nasgen.objective import Objective
-from nasgen.predictors.features import standardised, with_features
+from nasgen.predictors.ensemble import MLPEnsemble
+from nasgen.predictors.features import check_features, standardised, with_features
+from nasgen.predictors.gp import GaussianProcess
+from nasgen.search.model_based import ModelBasedSearch
 from nasgen.search.cell_by_cell import CellByCellSearch
 from nasgen.search.given import GivenArchitectures
 from nasgen.search.oracle import Oracle
@@ -121,3 +128,74 @@ def test_features_are_standardised_over_the_training_rows():
     assert z[:, 0] == pytest.approx([0.0, 0.0, 3.0])  # mean 2, std 1; NaN -> the mean
     assert z[:, 1] == pytest.approx([2.0, 0.0, -2.0])  # a constant column keeps std 1
     assert with_features(np.zeros((3, 4)), z, z).shape == (3, 6)
+
+
+# -- proxies as predictor features ---------------------------------------------------------------
+FEATURES = ["proxy/params_M", "proxy/flops_M"]
+
+
+@pytest.fixture(scope="module")
+def proxies_nb201(shared_benchmarks: Path) -> ProxyBenchmark:
+    """NB201's table with two cheap, data-free proxies of tiny networks (no store)."""
+    return ProxyBenchmark(NB201Benchmark(data_root_dir=str(shared_benchmarks)), NB201Networks(2, 1),
+                          ["params_M", "flops_M"], {"source": "gaussian", "batch_size": 4, "input_shape": [3, 8, 8]},
+                          store=False)
+
+
+def first_layer_width(surrogate) -> int:
+    if isinstance(surrogate, GaussianProcess):
+        return int(surrogate.model.train_inputs[0].shape[-1])
+    return next(m for m in surrogate.nets[0].modules() if isinstance(m, torch.nn.Linear)).in_features
+
+
+@pytest.mark.parametrize("surrogate, encoding, acquisition", [
+    (lambda: MLPEnsemble(size=2, layers=2, width=8, epochs=5), "path", "its"),
+    (lambda: GaussianProcess(), "adjacency", "logei")])
+def test_model_based_search_reads_proxies_as_features_without_paying(proxies_nb201, tmp_path: Path, surrogate,
+                                                                     encoding: str, acquisition: str, one_torch_thread):
+    space = proxies_nb201.space
+    width = {}
+    for features in ([], FEATURES):
+        objective = Objective("cifar10/valid_acc@200", "cifar10/test_acc@200")
+        oracle = Oracle(space, proxies_nb201, objective, 12, tmp_path / f"history{len(features)}.csv")
+        search = ModelBasedSearch(surrogate(), acquisition, encoding, initial_samples=8, top_k=4, num_candidates=10,
+                                  num_parents=4, features=features)
+        search.run(space, oracle, np.random.default_rng(0))
+        oracle.close()
+        width[len(features)] = first_layer_width(search.surrogate)
+        assert oracle.spent == 12 and len((tmp_path / f"history{len(features)}.csv").read_text().splitlines()) == 13
+        assert oracle.columns == ["query", "arch", "index", *objective.metrics, "wall_time_s"]  # no proxy paid
+        # the 8 queried cells and the 10 candidates, per feature
+        assert oracle.free_reads == (8 * 2 + 10 * 2 if features else 0)
+    assert width[2] == width[0] + 2
+
+
+def test_only_declared_free_metrics_are_read_without_paying(proxies_nb201, shared_benchmarks: Path):
+    space = proxies_nb201.space
+    archs = space.sample(3, np.random.default_rng(0))
+    oracle = Oracle(space, proxies_nb201, Objective("cifar10/valid_acc@200", "cifar10/test_acc@200"), 4)
+    values = oracle.free_values(archs, FEATURES)
+    assert values.shape == (3, 2) and oracle.spent == 0
+    assert values[:, 0] == pytest.approx(proxies_nb201.query(archs, "proxy/params_M"))
+    with pytest.raises(ConfigError, match="cannot be read without paying"):
+        oracle.free_values(archs, ["cifar10/valid_acc@200"])
+    table = NB201Benchmark(data_root_dir=str(shared_benchmarks))
+    with pytest.raises(ConfigError, match="declares free only none"):
+        Oracle(space, table, Objective("cifar10/valid_acc@200", "cifar10/test_acc@200"), 4).free_values(archs, FEATURES)
+    with pytest.raises(ConfigError, match="need a benchmark with free metrics"):
+        check_features(table, FEATURES)
+
+
+def test_predictor_quality_takes_proxies_as_features(proxies_nb201, shared_benchmarks: Path, one_torch_thread):
+    table = NB201Benchmark(data_root_dir=str(shared_benchmarks))
+    widths = []
+
+    class Recording(GaussianProcess):
+        def fit(self, x, y, weights=None, generator=None):
+            widths.append(x.shape[1])
+            return super().fit(x, y, weights, generator)
+
+    rows = predictor_quality({"gp": Recording}, table.space, table, "cifar10/valid_acc@200", train_sizes=(8,),
+                             test_size=8, seeds=(0,), features=FEATURES, feature_source=proxies_nb201)
+    assert len(rows) == 1 and np.isfinite(rows[0]["spearman_rho"])
+    assert widths == [table.space.graph.vector_dim + 2]

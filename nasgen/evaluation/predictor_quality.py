@@ -39,6 +39,7 @@ from nasgen.errors import ConfigError, choose  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.pipeline import build  # noqa: E402
 from nasgen.predictors.base import Predictor  # noqa: E402
+from nasgen.predictors.features import check_features, with_features  # noqa: E402
 from nasgen.predictors.mlp import MLPPredictor  # noqa: E402
 from nasgen.predictors.xgb import XGBPredictor  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
