@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from search_runs import nasgen, rows
 
 from nasgen.benchmarks import NB201Benchmark, NB301Benchmark
 from nasgen.benchmarks.proxy import ProxyBenchmark
@@ -199,3 +200,27 @@ def test_predictor_quality_takes_proxies_as_features(proxies_nb201, shared_bench
                              test_size=8, seeds=(0,), features=FEATURES, feature_source=proxies_nb201)
     assert len(rows) == 1 and np.isfinite(rows[0]["spearman_rho"])
     assert widths == [table.space.graph.vector_dim + 2]
+
+
+@pytest.mark.slow  # two CLI processes; ~85 s of CPU (NB301 surrogate, reference sample, a DARTS training)
+def test_the_training_free_darts_experiment_runs_end_to_end(shared_benchmarks: Path, tmp_path: Path):
+    """The thesis protocol at smoke size through the command line: reduction cells averaged over 3
+    normal cells, then normal cells; genotype.json with NB301's prediction; then trained by
+    search=given on digits (a 2-cell network, 1 epoch)."""
+    result = nasgen("run", "experiment=ag_net_training_free_darts", "profile=smoke", "budget=8", "search.top_k=2",
+                    "search.initial_samples=2", "search.epochs=1", "search.max_decode_batches=2",
+                    "hydra.run.dir=search", cwd=tmp_path, data=shared_benchmarks)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "search" / "results.json").read_text())
+    assert results["queries"] == 8 and results["protocol"]["cell_search"]["first_others"] == 3
+    first, second = results["search_stats"]["phases"]
+    assert (first["cell_type"], len(first["averaged_over"]), first["queries"], second["queries"]) == ("reduce", 3, 4, 4)
+    genotype = json.loads((tmp_path / "search" / "genotype.json").read_text())
+    assert genotype["arch"] == results["best"]["arch"]
+    assert NB301_METRIC in results["surrogate_prediction_of_best"]
+    trained = nasgen("run", "search_space=darts", "benchmark=train_darts", "objective=train", "search=given",
+                     "budget=1", "search.archs_file=search/genotype.json", "benchmark.epochs=1",
+                     "benchmark.network.layers=2", "benchmark.network.channels=2", "benchmark.max_train_samples=64",
+                     "evaluation.summary.plot=false", "hydra.run.dir=train", cwd=tmp_path, data=shared_benchmarks)
+    assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
+    assert rows(tmp_path / "train")[0]["arch"] == genotype["arch"]
