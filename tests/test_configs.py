@@ -375,6 +375,17 @@ def test_settings_left_for_a_missing_suite_are_refused_before_the_search(hydra_c
         prepare(cfg)
 
 
+def test_predictor_features_are_refused_where_they_cannot_be_read(hydra_configs):
+    cfg = hydra_configs("experiment=ag_net_training_free_nb201", "predictor_features=[proxy/ntk_cond]")
+    with pytest.raises(ConfigError, match="its differentiable predictor scores the generator's graph output"):
+        prepared(cfg)
+    with pytest.raises(ConfigError, match="benchmark nb201 has none"):
+        prepared(hydra_configs("experiment=ag_net_nb201", "search=bananas", "predictor_features=[proxy/ntk_cond]"))
+    cfg = hydra_configs("experiment=ag_net_training_free_nb201", "search=gp_bo",
+                        "predictor_features=[proxy/ntk_cond,proxy/linear_regions]")
+    assert prepared(cfg).search.features == ["proxy/ntk_cond", "proxy/linear_regions"]
+
+
 def test_an_objective_the_benchmark_lacks_is_refused(outcome):
     assert "not provided by benchmark" in outcome("smoke", "objective", "robust_fgsm")
     assert "not provided by benchmark" in outcome("quickstart", "objective", "nb201")
@@ -419,6 +430,7 @@ def test_out_of_range_settings_are_refused_before_the_search(hydra_configs, over
 @pytest.mark.parametrize("override, message", [
     ("cell_search.first_share=0", "cell_search.first_share must be in (0.0, 1.0], got 0"),
     ("cell_search.first_cell=both", "unknown cell_search.first_cell 'both'; valid choices: normal, reduce"),
+    ("cell_search.first_others=0", "cell_search.first_others must be a positive integer, got 0"),
 ])
 def test_cell_search_settings_are_refused_before_the_search(hydra_configs, override, message):
     with pytest.raises(ConfigError) as error:
