@@ -466,3 +466,25 @@ def test_range_messages():
         with pytest.raises(ConfigError) as error:
             check_ranges("x", declared, {"n": 2, "p": 0.5, "lr": 1.0, "k": 1, **values})
         assert str(error.value) == message
+
+
+def test_proxy_benchmarks_compose_with_the_proxy_objectives(hydra_configs, outcome):
+    """benchmark=proxy / proxy_darts with objective=proxy / proxy_joint_rank (building scores nothing);
+    the config names proxies that may not be registered yet: refused naming the first of them."""
+    from nasgen.proxies.measures import PROXIES
+
+    named = OmegaConf.load(CONFIGS / "benchmark" / "proxy.yaml").proxies
+    missing = [p for p in named if p not in PROXIES]
+    message = outcome("none", "benchmark", "proxy")
+    assert message is None if not missing else f"unknown proxy {missing[0]!r}" in message, message
+    registered = f"benchmark.proxies=[{','.join(PROXIES)}]"
+    for objective in ("proxy_joint_rank", "proxy"):
+        prepared(hydra_configs("experiment=none", "search=random", "benchmark=proxy", f"objective={objective}",
+                               registered, "objective.search_metric=proxy/params_M"
+                               if objective == "proxy" else "objective.record=[]"))
+    prepared(hydra_configs("experiment=none", "search=random", "search_space=darts", "benchmark=proxy_darts",
+                           "objective=proxy_joint_rank", registered,
+                           "objective.report_metric=nb301_yahpo/cifar10/valid_acc@98"))
+    with pytest.raises(ConfigError, match=r"contradicts proxy/ntk_cond, of which lower is better"):
+        prepared(hydra_configs("experiment=none", "search=random", "benchmark=proxy", "objective=proxy", registered,
+                               "objective.search_metric=proxy/ntk_cond"))

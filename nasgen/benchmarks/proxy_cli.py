@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                   "device": str(benchmark.device), "torch_threads": torch.get_num_threads(),
                   "python": sys.version.split()[0], "torch": torch.__version__}
         # a run that scored nothing keeps the timing (and peak memory) of the run that did
-        where = store.write_timing(timing) if store.persist and timing["cells_scored_now"] else store.folder
+        where = (store.write_timing(timing) if timing["cells_scored_now"] else store.folder) if store.persist \
+            else "kept in memory only (benchmark.store=false)"
         mean = f"{timing['seconds_per_cell_mean']:.4f} s/cell" if len(per_cell) else "no timing"
         print(f"  proxy/{name}: {timing['cells_scored_now']} scored now, {len(store)} stored, {mean} -> {where}")
     return 0

@@ -47,6 +47,26 @@ OP_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
+# NASLib's NB201 encoding (its zero-cost tables, NAS-Bench-Suite-Zero): a tuple of 6 op codes
+# (0 skip, 1 none, 2 conv3x3, 3 conv1x1, 4 avgpool) on the edges (0->1), (0->2), (0->3), (1->2),
+# (1->3), (2->3). Its tables' "idx" field is not the NB201 index (NASLib's 534 is cell 4811, whose
+# parameter count NASLib reports; the tuple decides).
+NASLIB_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+NASLIB_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+
+
+def arch_from_naslib(key: "str | Sequence[int]") -> NB201Arch:
+    """The cell of a NASLib op tuple (or its string, e.g. ``"(0, 2, 3, 2, 3, 1)"``)."""
+    try:
+        codes = [int(v) for v in (key.strip("()").split(",") if isinstance(key, str) else key)]
+        by_edge = dict(zip(NASLIB_EDGES, (OPS.index(NASLIB_OPS[code]) for code in codes)))
+        if len(codes) != len(EDGES) or min(codes) < 0:
+            raise ValueError
+        return tuple(by_edge[edge] for edge in EDGES)  # type: ignore[return-value]
+    except (ValueError, IndexError):
+        raise ConfigError(f"{key!r} is no NASLib NB201 op tuple (6 codes in 0..4)") from None
+
+
 def _op_node_adjacency() -> np.ndarray:
     """Fixed 8x8 adjacency of the op-as-node view: op node k = edge k + 1."""
     n = len(EDGES) + 2
