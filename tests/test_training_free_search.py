@@ -22,9 +22,9 @@ from nasgen.objective import Objective
 from nasgen.predictors.ensemble import MLPEnsemble
 from nasgen.predictors.features import check_features, standardised, with_features
 from nasgen.predictors.gp import GaussianProcess
-from nasgen.search.model_based import ModelBasedSearch
 from nasgen.search.cell_by_cell import CellByCellSearch
 from nasgen.search.given import GivenArchitectures
+from nasgen.search.model_based import ModelBasedSearch
 from nasgen.search.oracle import Oracle
 from nasgen.search.random_search import RandomSearch
 from nasgen.spaces import DartsSpace, NB201Space

@@ -105,7 +105,8 @@ class CellByCellSearch:
                                          **(inner.stats if isinstance(inner, ReportingSearch) else {})})
 
 
-def _with_each(space: SearchSpace, cell_type: str, view: SearchSpace, others: list[Arch]) -> Callable[[Arch], list[Arch]]:
+def _with_each(space: SearchSpace, cell_type: str, view: SearchSpace,
+               others: list[Arch]) -> Callable[[Arch], list[Arch]]:
     """``arch`` of ``view`` (its ``cell_type`` cell searched) -> the architectures with that cell and
     each of ``others``' other cells: the cell's graph rebuilt in the view that holds each one."""
     views = [space.cell_view(cell_type, other) for other in others]
