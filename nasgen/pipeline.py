@@ -24,6 +24,7 @@ from nasgen.benchmarks.base import Benchmark, PartialBenchmark, ProtocolSettings
 from nasgen.errors import ConfigError, DataError, NasgenError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
+from nasgen.predictors.features import FeatureSearch, check_features
 from nasgen.ranges import Int, check_ranges
 from nasgen.reporting.console import format_value
 from nasgen.reporting.results import write_json
@@ -107,11 +108,12 @@ def prepare(cfg: DictConfig) -> Components:
     if cfg.get("search") is None:
         raise ConfigError("no search chosen (search=null): choose one, e.g. search=random, or a study experiment")
     search = build(cfg.search, "search", SearchLoop)
+    _check_predictor_features(cfg, search, benchmark)
     if isinstance(space, CellwiseSpace) and space.graph.cells > 1 and (
             isinstance(search, GenerativeSearch) or cfg.cell_search.all_searches):
         # a fresh search loop per cell type: each phase starts from nothing but the fixed cell
         search = CellByCellSearch(lambda: build(cfg.search, "search", SearchLoop), cfg.cell_search.first_cell,
-                                  cfg.cell_search.first_share)
+                                  cfg.cell_search.first_share, cfg.cell_search.first_others)
     if isinstance(search, CheckedSearch):
         search.check(space, objective)
     suites = {name: build(node, f"evaluation.{name}", EvaluationSuite) for name, node in cfg.evaluation.items()}
@@ -119,6 +121,19 @@ def prepare(cfg: DictConfig) -> Components:
         if isinstance(suite, CheckedSuite):
             suite.check(objective, benchmark)
     return Components(space, benchmark, objective, search, suites)
+
+
+def _check_predictor_features(cfg: DictConfig, search: SearchLoop, benchmark: Benchmark) -> None:
+    """``predictor_features`` need a search whose predictor reads an encoding, and free metrics."""
+    features = list(cfg.get("predictor_features") or [])
+    if not features:
+        return
+    if not isinstance(search, FeatureSearch):
+        reason = ("its differentiable predictor scores the generator's graph output, which has no proxy values"
+                  if isinstance(search, GenerativeSearch) else "it has no predictor that reads an encoding")
+        raise ConfigError(f"predictor_features cannot be used with search {type(search).__name__}: {reason}; "
+                          f"use search=bananas, bo or gp_bo, or set predictor_features=[]")
+    check_features(benchmark, features)
 
 
 def _prepare_study(cfg: DictConfig, space: SearchSpace, benchmark: Benchmark, objective: Objective) -> Components:
@@ -248,7 +263,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
                 **({"surrogate": benchmark.surrogate} if isinstance(benchmark, SurrogateBenchmark) else {}),
                 **(benchmark.protocol(objective.metrics) if isinstance(benchmark, ProtocolSettings) else {})}
     if isinstance(search, CellByCellSearch):
-        protocol["cell_search"] = {"first_cell": search.first_cell, "first_share": search.first_share}
+        protocol["cell_search"] = {"first_cell": search.first_cell, "first_share": search.first_share,
+                                   "first_others": search.first_others}
     choices = choices or {}
     method = choices.get("variant") or choices.get("search", type(search).__name__)
     log.info("searching %s with %s: %d queries, search metric %s, reported metric %s",
@@ -270,6 +286,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
             "protocol": protocol,
             "wall_time_s": round(time.perf_counter() - start, 2),
             "search_stats": search.stats if isinstance(search, ReportingSearch) else {},
+            # free metrics (predictor features) read outside the budget, and their cost
+            **({"free_metrics": {"reads": oracle.free_reads, "wall_time_s": round(oracle.free_seconds, 2)}}
+               if oracle.free_reads else {}),
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
         write_json(run_dir / "results.json", results)

@@ -138,6 +138,7 @@ def reads_profile(experiment: str, group: str, option: str) -> bool:
     text = config_text("study", study) if study else config_text("search", search) if search else ""
     if study:  # an experiment's own study settings stay merged into whichever study is chosen
         text += str(experiment_setting(experiment, "study") or "")
+    text += str(experiment_setting(experiment, "benchmark") or "")  # training-free measurement settings
     return PROFILE_READ in text or ("${generator}" in text and PROFILE_READ in generator)
 
 
@@ -280,6 +281,8 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
             "epochs": experiment_setting(experiment, "supernet.schedule.epochs") or "${profile.supernet_epochs}"})
         if max(int(e) for e in settings.selection) > int(settings.epochs):  # darts_pt_nb201's 100 with smoke's 3
             return "study.selection_epochs"
+    if group == "search" and option == "given":  # it queries the architectures it is given: none here
+        return "search=given needs"
     if group == "search" and option in NEEDS_COST and not constrained:
         return "cost_metric"
     if group == "evaluation" and option == "hardware" and not constrained:
@@ -372,6 +375,17 @@ def test_settings_left_for_a_missing_suite_are_refused_before_the_search(hydra_c
         prepare(cfg)
 
 
+def test_predictor_features_are_refused_where_they_cannot_be_read(hydra_configs):
+    cfg = hydra_configs("experiment=ag_net_training_free_nb201", "predictor_features=[proxy/ntk_cond]")
+    with pytest.raises(ConfigError, match="its differentiable predictor scores the generator's graph output"):
+        prepared(cfg)
+    with pytest.raises(ConfigError, match="benchmark nb201 has none"):
+        prepared(hydra_configs("experiment=ag_net_nb201", "search=bananas", "predictor_features=[proxy/ntk_cond]"))
+    cfg = hydra_configs("experiment=ag_net_training_free_nb201", "search=gp_bo",
+                        "predictor_features=[proxy/ntk_cond,proxy/linear_regions]")
+    assert prepared(cfg).search.features == ["proxy/ntk_cond", "proxy/linear_regions"]
+
+
 def test_an_objective_the_benchmark_lacks_is_refused(outcome):
     assert "not provided by benchmark" in outcome("smoke", "objective", "robust_fgsm")
     assert "not provided by benchmark" in outcome("quickstart", "objective", "nb201")
@@ -416,6 +430,7 @@ def test_out_of_range_settings_are_refused_before_the_search(hydra_configs, over
 @pytest.mark.parametrize("override, message", [
     ("cell_search.first_share=0", "cell_search.first_share must be in (0.0, 1.0], got 0"),
     ("cell_search.first_cell=both", "unknown cell_search.first_cell 'both'; valid choices: normal, reduce"),
+    ("cell_search.first_others=0", "cell_search.first_others must be a positive integer, got 0"),
 ])
 def test_cell_search_settings_are_refused_before_the_search(hydra_configs, override, message):
     with pytest.raises(ConfigError) as error:

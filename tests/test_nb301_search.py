@@ -61,7 +61,7 @@ def test_every_method_searches_nb301(sweep: Path, shared_benchmarks: Path, folde
         best_first = max(zip(values, first), key=lambda pair: pair[0])[1]
         assert {g.normal for g in second} == {best_first.normal}
         assert [p["cell_type"] for p in results["search_stats"]["phases"]] == ["normal", "reduce"]
-        assert results["protocol"]["cell_search"] == {"first_cell": "normal", "first_share": 0.5}
+        assert results["protocol"]["cell_search"] == {"first_cell": "normal", "first_share": 0.5, "first_others": 1}
     else:  # the baselines search whole architectures
         assert len({g.reduce for g in genotypes}) > 1 and "cell_search" not in results["protocol"]
 

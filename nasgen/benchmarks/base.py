@@ -130,3 +130,16 @@ class UnitsFromNames:
 
     def unit(self, metric: str) -> str | None:
         return unit_from_name(metric)
+
+
+@runtime_checkable
+class FreeMetrics(Protocol):
+    """A benchmark some of whose metrics cost next to nothing beside a paid query: training-free
+    proxies of a freshly initialised network (``proxy/synflow``), read from a store or computed in
+    seconds. A search may read these for any candidate, through :meth:`Oracle.free_values
+    <nasgen.search.oracle.Oracle.free_values>`, without spending budget (e.g. as extra predictor
+    features); every other metric is paid for through :meth:`Oracle.query`, the single gate."""
+
+    @property
+    def free_metrics(self) -> tuple[str, ...]:
+        """The metrics that may be read without paying (a subset of :attr:`Benchmark.metrics`)."""

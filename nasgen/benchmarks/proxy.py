@@ -224,6 +224,13 @@ class ProxyBenchmark:
         name = metric[len(PREFIX):] if metric.startswith(PREFIX) else None
         return self.plans[name].proxy.info.higher_is_better if name in self.plans else None
 
+    @property
+    def free_metrics(self) -> tuple[str, ...]:
+        """:class:`~nasgen.benchmarks.base.FreeMetrics`: the proxies and joint ranks (seconds per cell at
+        most, read from the store once scored), which a search may read without paying; the base's
+        metrics are paid queries."""
+        return (*(PREFIX + name for name in self.plans), *map(joint_rank_metric, self.joint_ranks))
+
     def complete(self, proxy: str) -> bool:
         """Whether the store holds ``proxy``'s value of every architecture (indexed spaces only)."""
         return isinstance(self.space, IndexedSpace) and len(self.plans[proxy].store) >= len(self.space)

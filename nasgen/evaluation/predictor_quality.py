@@ -10,6 +10,9 @@ nested: the first ``n`` of one random order for every size ``n``.
 
 Predictors (:func:`default_predictors`): AG-Net's MLP, XGBoost, the BANANAS ensemble,
 DNGO and a GP, each on the encoding its search uses (binary vector, BANANAS: path encoding).
+With ``features`` every predictor also reads those free metrics of ``feature_source`` (e.g.
+``proxy/synflow`` of the proxy benchmark), standardised over the training cells
+(:mod:`nasgen.predictors.features`; White et al. 2021 add zero-cost proxies the same way).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from nasgen.errors import ConfigError, choose  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.pipeline import build  # noqa: E402
 from nasgen.predictors.base import Predictor  # noqa: E402
+from nasgen.predictors.features import check_features, with_features  # noqa: E402
 from nasgen.predictors.mlp import MLPPredictor  # noqa: E402
 from nasgen.predictors.xgb import XGBPredictor  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
@@ -94,10 +98,12 @@ def _encode(space: SearchSpace, spec: PredictorSpec, archs: list[Arch]) -> np.nd
 def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Predictor]"], space: SearchSpace,
                       benchmark: "Benchmark | TabularBenchmark", metric: str,
                       train_sizes: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), test_size: int = 1000,
-                      seeds: Sequence[int] = (0, 1, 2)) -> list[dict]:
+                      seeds: Sequence[int] = (0, 1, 2), features: Sequence[str] = (),
+                      feature_source: Benchmark | None = None) -> list[dict]:
     """One row per predictor, training-set size and seed: ``kendall_tau``, ``spearman_rho`` and
     ``rmse`` (in the metric's unit) on the test cells, and ``fit_seconds``. A bare factory in
-    ``predictors`` reads the binary vector."""
+    ``predictors`` reads the binary vector; ``features`` (free metrics of ``feature_source``,
+    default ``benchmark``) are appended to every predictor's input."""
     if not train_sizes or min(train_sizes) < 1 or test_size < 2:
         raise ConfigError(f"training sizes must be positive and the test set needs 2 cells or more; got sizes "
                           f"{list(train_sizes)}, test_size {test_size}")
@@ -109,14 +115,20 @@ def predictor_quality(predictors: Mapping[str, "PredictorSpec | Callable[[], Pre
         choose(f"encoding of predictor {name}", spec.encoding, ENCODINGS)
         if spec.encoding == "path" and not isinstance(space, PathEncodedSpace):
             raise ConfigError(f"predictor {name} reads the path encoding, which {space.name} lacks")
+    source = benchmark if feature_source is None else feature_source
+    check_features(source, features)
     archs = benchmark.archs()
     values = benchmark.query(archs, metric)
     rows = []
     for seed in seeds:
         train, test = split(space, archs, values, test_size, max(train_sizes), seed)
         y_train, y_test = benchmark.query(train, metric), benchmark.query(test, metric)
+        extra = [np.stack([source.query(cells, m) for m in features], 1) if features else None
+                 for cells in (train, test)]
         for name, spec in specs.items():
             x_train, x_test = _encode(space, spec, train), _encode(space, spec, test)
+            if features:  # standardised over the largest training set; smaller ones are its prefixes
+                x_train, x_test = with_features(x_train, extra[0], extra[0]), with_features(x_test, extra[1], extra[0])
             for size in train_sizes:
                 predictor = spec.make()
                 started = time.perf_counter()

@@ -9,6 +9,11 @@ acquisition and queries the ``top_k`` best.
   independent Thompson sampling.
 - BO (Snoek et al., ICML 2015): DNGO on the adjacency encoding, expected improvement.
 - GP-BO: BoTorch ``SingleTaskGP`` on the adjacency encoding, log expected improvement.
+
+``features`` (top-level ``predictor_features``) appends free metrics of the benchmark, e.g.
+training-free proxies, standardised over the queried architectures, to the encoding the surrogate
+reads (:mod:`nasgen.predictors.features`); they are read through :meth:`Oracle.free_values` and
+cost no queries.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import numpy as np
 from nasgen.errors import ConfigError, choose
 from nasgen.objective import Objective
 from nasgen.predictors.base import LogExpectedImprovement, Predictor, UncertainPredictor
+from nasgen.predictors.features import with_features
 from nasgen.ranges import Int, ranges
 from nasgen.search.acquisition import ACQUISITIONS, acquisition_scores
 from nasgen.search.common import mutation_candidates, random_unseen
@@ -30,7 +36,7 @@ from nasgen.utils import torch_generator
 class ModelBasedSearch:
     def __init__(self, surrogate: Predictor, acquisition: str = "its", encoding: str = "adjacency",
                  initial_samples: int = 16, top_k: int = 16, num_candidates: int = 100, num_parents: int = 10,
-                 random_candidates: int = 0) -> None:
+                 random_candidates: int = 0, features: "list[str] | None" = None) -> None:
         choose("search.acquisition", acquisition, (*ACQUISITIONS, "logei"))
         choose("search.encoding", encoding, ("path", "adjacency"))
         if acquisition == "logei" and not isinstance(surrogate, LogExpectedImprovement):
@@ -38,6 +44,7 @@ class ModelBasedSearch:
         self.surrogate, self.acquisition, self.encoding = surrogate, acquisition, encoding
         self.initial_samples, self.top_k = initial_samples, top_k
         self.num_candidates, self.num_parents, self.random_candidates = num_candidates, num_parents, random_candidates
+        self.features = list(features or [])
 
     def _encode(self, space: SearchSpace, archs: list[Arch]) -> np.ndarray:
         return space.encode_paths(archs) if self.encoding == "path" else space.encode(archs)
@@ -60,7 +67,11 @@ class ModelBasedSearch:
         archs = random_unseen(space, oracle, rng, min(self.initial_samples, oracle.remaining))
         values = list(sign * oracle.query(archs))
         while oracle.remaining > 0:
-            self.surrogate.fit(self._encode(space, archs), np.array(values), generator=generator)
+            x_train = self._encode(space, archs)
+            if self.features:  # free metrics, standardised over the queried architectures
+                queried = oracle.free_values(archs, self.features)
+                x_train = with_features(x_train, queried, queried)
+            self.surrogate.fit(x_train, np.array(values), generator=generator)
             parents = [archs[i] for i in np.argsort(values)[::-1][: self.num_parents]]
             candidates = mutation_candidates(space, oracle, rng, parents, self.num_candidates)
             if self.random_candidates:
@@ -68,6 +79,8 @@ class ModelBasedSearch:
                 extra = random_unseen(space, oracle, rng, self.random_candidates)
                 candidates += [a for a in extra if space.key(a) not in known]
             x = self._encode(space, candidates)
+            if self.features:
+                x = with_features(x, oracle.free_values(candidates, self.features), queried)
             if self.acquisition == "logei":
                 scores = self.surrogate.log_expected_improvement(x)
             else:

@@ -16,12 +16,12 @@ import time
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Hashable, Iterator, Sequence
+from typing import Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 
-from nasgen.benchmarks.base import Benchmark, PartialBenchmark, TabularBenchmark
-from nasgen.errors import DataError
+from nasgen.benchmarks.base import Benchmark, FreeMetrics, PartialBenchmark, TabularBenchmark
+from nasgen.errors import ConfigError, DataError
 from nasgen.objective import Objective
 from nasgen.paths import atomic_write
 from nasgen.spaces.base import Arch, IndexedSpace, SearchSpace
@@ -70,6 +70,9 @@ class Oracle:
         self._replay: dict[Hashable, dict] = {}
         self._start = time.perf_counter()
         self._file = None
+        self._variants: Callable[[Arch], list[Arch]] | None = None
+        # free metrics read (:meth:`free_values`): never paid, their wall time kept apart
+        self.free_reads, self.free_seconds = 0, 0.0
         # where the run keeps its files: a search that checkpoints its own state puts it beside
         self.history_path = None if history_path is None else Path(history_path)
         if self.history_path is not None:
@@ -161,6 +164,45 @@ class Oracle:
         finally:
             self.budget = budget
 
+    @contextmanager
+    def averaged_over(self, variants: Callable[[Arch], list[Arch]]) -> Iterator[None]:
+        """Within the block a paid query of ``arch`` is worth the mean, per metric, of the benchmark's
+        values of ``variants(arch)`` (e.g. a reduction cell with each of 3 fixed normal cells, the
+        training-free AG-Net protocol on DARTS): one query of the budget, recorded under ``arch``
+        (a replayed one is not measured again). ``variants`` must be deterministic, so that a
+        resumed run replays the same values."""
+        self._variants = variants
+        try:
+            yield
+        finally:
+            self._variants = None
+
+    def _measure(self, archs: list[Arch], metric: str) -> np.ndarray:
+        if self._variants is None:
+            return self.benchmark.query(archs, metric)
+        groups = [self._variants(a) for a in archs]
+        values = self.benchmark.query([v for group in groups for v in group], metric)
+        bounds = np.cumsum([0] + [len(group) for group in groups])
+        return np.array([values[lo:hi].mean() for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+    def free_values(self, archs: Sequence[Arch], metrics: Sequence[str]) -> np.ndarray:
+        """Values ``[len(archs), len(metrics)]`` of metrics the benchmark declares free
+        (:class:`~nasgen.benchmarks.base.FreeMetrics`: training-free proxies), for any
+        architecture, queried or not: neither counted against the budget nor recorded in the
+        history; their wall time is summed apart (:attr:`free_seconds`). Any other metric is refused:
+        paid values pass :meth:`query` only."""
+        free = self.benchmark.free_metrics if isinstance(self.benchmark, FreeMetrics) else ()
+        refused = [m for m in metrics if m not in free]
+        if refused:
+            raise ConfigError(f"{', '.join(refused)} cannot be read without paying: benchmark {self.benchmark.name} "
+                              f"declares free only {', '.join(free) or 'none'}")
+        started = time.perf_counter()
+        values = np.stack([np.asarray(self.benchmark.query(list(archs), m), dtype=np.float64) for m in metrics], 1) \
+            if len(archs) and len(metrics) else np.empty((len(archs), len(metrics)))
+        self.free_reads += len(archs) * len(metrics)
+        self.free_seconds += time.perf_counter() - started
+        return values
+
     @cached_property
     def evaluable_archs(self) -> list[Arch] | None:
         """Every architecture a partial table with ``skip_missing`` holds (``None`` otherwise):
@@ -195,7 +237,7 @@ class Oracle:
         allowed = list(new.items())[: max(self.remaining, 0)]
         fresh = [(k, a) for k, a in allowed if k not in self._replay]
         if fresh:
-            values = {m: self.benchmark.query([a for _, a in fresh], m) for m in self.objective.metrics}
+            values = {m: self._measure([a for _, a in fresh], m) for m in self.objective.metrics}
             computed = {k: {m: float(values[m][i]) for m in values} for i, (k, _) in enumerate(fresh)}
         for key, arch in allowed:
             if key in self._replay:
