@@ -222,3 +222,11 @@ def test_a_missing_dataset_stops_with_the_loaders_message(tmp_path):
         data_main(["score-proxies", "--proxies", "params_M", "--sample", "1", f"data_root={tmp_path}",
                    "benchmark.input.dataset=cifar10", *TINY_CLI])
     assert "cifar10" in str(error.value)
+
+
+def test_score_proxies_keeps_the_experiments_own_benchmark(shared_benchmarks):
+    """An experiment's proxy benchmark (the DARTS networks of ag_net_training_free_darts) is the one
+    scored; the NB201 default applies only without an experiment."""
+    darts = composed_benchmark(["experiment=ag_net_training_free_darts", f"data_root={shared_benchmarks}"])
+    assert darts.space.name == "darts"
+    assert composed_benchmark([f"data_root={shared_benchmarks}"]).space.name == "nb201"

@@ -48,12 +48,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def composed_benchmark(overrides: list[str]) -> ProxyBenchmark:
-    """The benchmark a run with these overrides builds (``benchmark=proxy`` and ``experiment=none``
-    unless the overrides choose others)."""
+    """The benchmark a run with these overrides builds: an ``experiment=`` brings its own benchmark
+    (``benchmark=`` still overrides it); without one, ``experiment=none`` and ``benchmark=proxy``
+    unless the overrides choose another benchmark."""
     from nasgen.pipeline import build  # the run's builder; imported here to keep `nasgen data` light
 
-    defaults = [f"{group}={option}" for group, option in (("experiment", "none"), ("benchmark", "proxy"))
-                if not any(o.lstrip("+~").startswith(f"{group}=") for o in overrides)]
+    def chosen(group: str) -> bool:
+        return any(o.lstrip("+~").startswith(f"{group}=") for o in overrides)
+
+    defaults = [] if chosen("experiment") else ["experiment=none", *([] if chosen("benchmark") else ["benchmark=proxy"])]
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
         cfg = compose("config", [*defaults, *overrides])
