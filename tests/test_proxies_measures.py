@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasgen.models.darts_network import DartsNetwork
 from nasgen.errors import ConfigError
+from nasgen.models.darts_network import DartsNetwork
 from nasgen.models.nb201_network import NB201Network, count_params
 from nasgen.proxies.base import INPUT_KINDS, ProxyBatch, score_network
 from nasgen.proxies.inputs import proxy_batch

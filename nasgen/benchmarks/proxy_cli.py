@@ -56,7 +56,8 @@ def composed_benchmark(overrides: list[str]) -> ProxyBenchmark:
     def chosen(group: str) -> bool:
         return any(o.lstrip("+~").startswith(f"{group}=") for o in overrides)
 
-    defaults = [] if chosen("experiment") else ["experiment=none", *([] if chosen("benchmark") else ["benchmark=proxy"])]
+    defaults = [] if chosen("experiment") else \
+        ["experiment=none", *([] if chosen("benchmark") else ["benchmark=proxy"])]
     GlobalHydra.instance().clear()
     with initialize_config_module(version_base="1.3", config_module="nasgen.configs"):
         cfg = compose("config", [*defaults, *overrides])

@@ -308,7 +308,8 @@ class JacobianCovariance:
     general ``eig`` can return complex round-off)."""
 
     info = ProxyInfo("jacov", True, False, "images",
-                     "-sum(log(v + k) + 1/(v + k)) over eigenvalues of the input-Jacobian correlation (Mellor et al. v1)")
+                     "-sum(log(v + k) + 1/(v + k)) over eigenvalues of the input-Jacobian correlation "
+                     "(Mellor et al. v1)")
 
     def score(self, network: nn.Module, batch: ProxyBatch) -> float:
         network.train()
