@@ -24,9 +24,9 @@ The settings are the authors' (``prune_launch.py``/``prune_tenas.py`` for NB201)
 C=3, N=1, batch 72; thin network C=1 on 1x3x3 patches, 3,000 of them (``Linear_Region_Collector
 (input_size=(1000, 1, 3, 3), sample_batch=3)``: random 3x3 crops of one random channel);
 repeat 3, precision 3, prune_number 1. Departures: the NTK batches are ``repeat`` fixed batches
-of the search dataset (repeat r uses batch r for every candidate), where TE-NAS draws a fresh
-shuffled batch per measurement: fixed batches make a run reproducible and compare the candidates
-on equal inputs. The supernet's cell BNs are affine-free (nasgen's NB201 search network);
+of the search dataset (repeat r uses batch r for every candidate) and the region patches one
+fixed set, where TE-NAS draws fresh shuffled batches and patches per measurement: fixed inputs
+make a run reproducible and compare the candidates on equal inputs. The supernet's cell BNs are affine-free (nasgen's NB201 search network);
 TE-NAS's are affine (weight 1, bias 0 at init: the same function at initialisation). A NaN NTK
 delta (a singular kernel) ranks last: such an op is pruned last.
 
