@@ -26,9 +26,11 @@ C=3, N=1, batch 72; thin network C=1 on 1x3x3 patches, 3,000 of them (``Linear_R
 repeat 3, precision 3, prune_number 1. Departures: the NTK batches are ``repeat`` fixed batches
 of the search dataset (repeat r uses batch r for every candidate) and the region patches one
 fixed set, where TE-NAS draws fresh shuffled batches and patches per measurement: fixed inputs
-make a run reproducible and compare the candidates on equal inputs. The supernet's cell BNs are affine-free (nasgen's NB201 search network);
-TE-NAS's are affine (weight 1, bias 0 at init: the same function at initialisation). A NaN NTK
-delta (a singular kernel) ranks last: such an op is pruned last.
+make a run reproducible and compare the candidates on equal inputs. The supernet's cell BNs are
+affine-free (nasgen's NB201 search network); TE-NAS's are affine (weight 1, bias 0 at init: the
+same function at initialisation). A NaN NTK delta (a singular kernel) ranks last: such an op is
+pruned last. ``profile=cpu`` takes an NTK batch of 24, not 72: the per-sample backward passes
+cost about B^2 (72: ~15 s per NTK on one CPU thread, over an hour a run; 24: ~5 CPU-minutes).
 
 Pruned ops still run (weight 0), as in TE-NAS's search cell: their ReLUs are part of the thin
 network's activation patterns there too, and their weights receive zero gradients, which leave
@@ -53,7 +55,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -66,7 +68,7 @@ from nasgen.objective import Objective
 from nasgen.oneshot.base import Supernet, SupernetBuilder
 from nasgen.oneshot.search import describe, lookup_metrics
 from nasgen.paths import atomic_write
-from nasgen.proxies.base import ProxyBatch
+from nasgen.proxies.base import Proxy, ProxyBatch
 from nasgen.proxies.inputs import proxy_batch
 from nasgen.proxies.measures import LinearRegions, NTKCondition
 from nasgen.reporting.console import progress_bar
@@ -162,11 +164,11 @@ def kaiming_init(network: nn.Module, mode: str) -> None:
             nn.init.zeros_(m.bias)
 
 
-def paired_delta(measure: Callable[[nn.Module], float], network: Supernet, before: Sequence[torch.Tensor],
+def paired_delta(measure: Proxy, batch: ProxyBatch, network: Supernet, before: Sequence[torch.Tensor],
                  after: Sequence[torch.Tensor]) -> float:
     """``(m0 - m) / m0`` of a measure on one network (one initialisation) mixed with ``before``
-    and with ``after``; NaN where either value is undefined."""
-    m0, m = measure(_Mixed(network, before)), measure(_Mixed(network, after))
+    and with ``after``, on one batch; NaN where either value is undefined."""
+    m0, m = measure.score(_Mixed(network, before), batch), measure.score(_Mixed(network, after), batch)
     return (m0 - m) / m0 if math.isfinite(m0) and math.isfinite(m) and m0 != 0 else math.nan
 
 
@@ -299,15 +301,14 @@ class TenasPruning:
                 ntk, lr = [], []
                 for r in range(self.repeat):
                     kaiming_init(supernet, "fan_out")
-                    ntk.append(round(paired_delta(lambda n: NTK.score(n, ntk_batches[r]), supernet, before, after),
-                                     self.precision))
+                    ntk.append(round(paired_delta(NTK, ntk_batches[r], supernet, before, after), self.precision))
                     kaiming_init(thin, "fan_in")
-                    lr.append(round(paired_delta(lambda n: REGIONS.score(n, regions), thin, before, after),
-                                    self.precision))
+                    lr.append(round(paired_delta(REGIONS, regions, thin, before, after), self.precision))
                 candidates.append(Candidate(c, e, k, float(np.mean(ntk)), float(np.mean(lr))))
         ntk_ranks, region_ranks, pruned = choose_prunes(candidates, alive, self.prune_number)
         choices = supernet.choices
-        return [{"round": number, "cell": choices[x.cell].name, "edge": x.edge, "op": choices[x.cell].edge_ops[x.edge][x.op],
+        return [{"round": number, "cell": choices[x.cell].name, "edge": x.edge,
+                 "op": choices[x.cell].edge_ops[x.edge][x.op],
                  "ntk_delta": x.ntk_delta, "regions_delta": x.regions_delta, "ntk_rank": ntk_ranks[i],
                  "regions_rank": region_ranks[i], "pruned": i in pruned, "cell_type": x.cell, "op_index": x.op}
                 for i, x in enumerate(candidates)]
