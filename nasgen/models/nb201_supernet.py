@@ -88,25 +88,13 @@ class MixedCell(nn.Module):
         return nodes[3]
 
 
-class NB201Supernet(Supernet):
-    """The NB201 search network over the op set ``ops`` (see the module docstring)."""
+class NB201Cells(Supernet):
+    """What every NB201 search network shares: the op set, its single cell type and the genotype."""
 
-    def __init__(self, ops: Sequence[str], num_classes: int, channels: int = 16, cells_per_stage: int = 5,
-                 in_channels: int = 3) -> None:
+    def __init__(self, ops: Sequence[str]) -> None:
         super().__init__()
         self.ops = tuple(ops)
         self.choices = (CellChoices("cell", (self.ops,) * len(EDGES)),)
-        stem, layers, head, classifier = skeleton(
-            lambda width: MixedCell(self.ops, width), num_classes, channels, cells_per_stage, in_channels)
-        # registered in forward order (the order of parameters(): gradient-norm sums, checkpoints)
-        self.stem, self.layers, self.head, self.classifier = stem, nn.ModuleList(layers), head, classifier
-
-    def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
-        (weights,) = mixing
-        x = self.stem(images)
-        for layer in self.layers:
-            x = layer(x, weights) if isinstance(layer, MixedCell) else layer(x)
-        return self.classifier(self.head(x))
 
     def genotype(self, ops: Sequence[Sequence[int]], kept: Sequence[Sequence[int]] | None = None) -> NB201Arch | None:
         """The NB201 arch (6 op ids of :data:`~nasgen.spaces.nb201.OPS`) with op ``ops[0][e]`` of
@@ -119,6 +107,42 @@ class NB201Supernet(Supernet):
         if NOISE in names:
             return None
         return tuple(OPS.index(name) for name in names)  # type: ignore[return-value]
+
+
+class NB201Supernet(NB201Cells):
+    """The NB201 search network over the op set ``ops`` (see the module docstring)."""
+
+    def __init__(self, ops: Sequence[str], num_classes: int, channels: int = 16, cells_per_stage: int = 5,
+                 in_channels: int = 3) -> None:
+        super().__init__(ops)
+        stem, layers, head, classifier = skeleton(
+            lambda width: MixedCell(self.ops, width), num_classes, channels, cells_per_stage, in_channels)
+        # registered in forward order (the order of parameters(): gradient-norm sums, checkpoints)
+        self.stem, self.layers, self.head, self.classifier = stem, nn.ModuleList(layers), head, classifier
+
+    def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
+        (weights,) = mixing
+        x = self.stem(images)
+        for layer in self.layers:
+            x = layer(x, weights) if isinstance(layer, MixedCell) else layer(x)
+        return self.classifier(self.head(x))
+
+
+class NB201ThinCell(NB201Cells):
+    """TE-NAS's "thin" network for counting linear regions (its ``model_config_thin``: C=1, N=1,
+    depth 1, no stem): one mixed cell straight on the ``in_channels``-channel input, then
+    BN-ReLU, global pooling and a linear layer. Tiny inputs (TE-NAS: 1x3x3 patches) make its
+    ReLU patterns coincide often enough for their count to discriminate."""
+
+    def __init__(self, ops: Sequence[str], num_classes: int, in_channels: int = 1) -> None:
+        super().__init__(ops)
+        self.cell = MixedCell(self.ops, in_channels)
+        self.head = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(in_channels, num_classes)
+
+    def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
+        (weights,) = mixing
+        return self.classifier(self.head(self.cell(images, weights)))
 
 
 @ranges("study.network", channels=Int(1), cells_per_stage=Int(1))
@@ -146,3 +170,8 @@ class NB201Supernets(SupernetBuilder):
             raise ConfigError(f"the NB201 supernet halves the resolution twice and needs height and width "
                               f"divisible by 4; the dataset's images are {in_channels}x{height}x{width}")
         return NB201Supernet(OP_SETS[op_set], num_classes, self.channels, self.cells_per_stage, in_channels)
+
+    def build_thin(self, op_set: str, num_classes: int, in_channels: int) -> NB201ThinCell:
+        """TE-NAS's linear-region network of the op set (:class:`NB201ThinCell`)."""
+        choose("NB201 op set (study.network.op_set)", op_set, tuple(OP_SETS))
+        return NB201ThinCell(OP_SETS[op_set], num_classes, in_channels)

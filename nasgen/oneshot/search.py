@@ -81,6 +81,21 @@ def lookup_metrics(benchmark: Benchmark) -> list[str]:
     return [m for m, match in found if int(match["epochs"]) == longest]
 
 
+def describe(space: SearchSpace, benchmark: Benchmark, metrics: Sequence[str], arch: Arch | None) -> dict:
+    """A derived cell as text, its table index where the space has one, and its benchmark values
+    of ``metrics`` (NaN where the benchmark has none, e.g. a cell with a noise op)."""
+    if arch is None:
+        return {"arch": "", "index": "", **{m: math.nan for m in metrics}}
+    values = {}
+    for metric in metrics:
+        try:
+            values[metric] = float(benchmark.query([arch], metric)[0])
+        except DataError:
+            values[metric] = math.nan
+    index = space.index(arch) if isinstance(space, IndexedSpace) else ""
+    return {"arch": space.to_str(arch), "index": index, **values}
+
+
 def panel_metrics(metrics: Sequence[str]) -> dict[str, str]:
     """Per dataset, the metric a trajectory panel shows: test accuracy where there is one."""
     panels: dict[str, str] = {}
@@ -259,19 +274,7 @@ class OneShotSearch:
         return {"epoch": epoch, "rule": rule, **self._describe(genotype(model.supernet, decisions)), "seconds": seconds}
 
     def _describe(self, arch: Arch | None) -> dict:
-        """The cell as text, its table index where the space has one, and its benchmark values
-        (NaN where the benchmark has none, e.g. a cell with a noise op)."""
-        space, benchmark = self.context.space, self.context.benchmark
-        if arch is None:
-            return {"arch": "", "index": "", **{m: math.nan for m in self.metrics}}
-        values = {}
-        for metric in self.metrics:
-            try:
-                values[metric] = float(benchmark.query([arch], metric)[0])
-            except DataError:
-                values[metric] = math.nan
-        index = space.index(arch) if isinstance(space, IndexedSpace) else ""
-        return {"arch": space.to_str(arch), "index": index, **values}
+        return describe(self.context.space, self.context.benchmark, self.metrics, arch)
 
     def _headline(self, row: Mapping) -> str:
         panels = panel_metrics(self.metrics)
