@@ -1,11 +1,15 @@
 """Spearman correlation of each stored proxy with NB201 200-epoch test accuracy, next to the
 published values, and agreement with NASLib's published per-cell values.
 
-    python scripts/proxy_correlations.py [--out DIR] [--bootstrap 1000] [hydra overrides of benchmark=proxy]
+    python scripts/proxy_correlations.py [--out DIR] [--bootstrap 1000] [--sample N [--sample-seed S]]
+                                         [hydra overrides of benchmark=proxy]
 
-Reads whatever cells the proxy store holds (``nasgen data score-proxies`` fills it; the overrides
-select the same settings, hence the same store folders) and the NB201 table of the benchmark's
-base. For each proxy and each of cifar10, cifar100, ImageNet16-120: rho of the value *as stored*
+Reads whatever cells the proxy store holds (with ``--sample N``: only those of the random sample
+``nasgen data score-proxies --sample N --seed S`` scores, so a store that also holds a part of the
+space in index order, which is no random sample, gives unbiased correlations) and the NB201
+table of the benchmark's base. ``nasgen data score-proxies`` fills the store; the overrides select
+the same settings, hence the same store folders. For each proxy and each of cifar10, cifar100,
+ImageNet16-120: rho of the value *as stored*
 (never ``abs()``: zero-cost-nas issue 4) against ``{dataset}/test_acc@200``, the number of cells,
 a bootstrap 95% interval (cells resampled with replacement) and the proxy's declared sign (a
 good proxy has rho > 0 if higher is better, rho < 0 if lower is better), next to the values of the
@@ -32,9 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nasgen.benchmarks.base import TabularBenchmark  # noqa: E402
-from nasgen.benchmarks.proxy_cli import composed_benchmark  # noqa: E402
+from nasgen.benchmarks.proxy_cli import architectures, composed_benchmark  # noqa: E402
 from nasgen.errors import ConfigError, DataError  # noqa: E402
 from nasgen.paths import atomic_write, data_root  # noqa: E402
+from nasgen.spaces.base import arch_id  # noqa: E402
 from nasgen.spaces.nb201 import arch_from_naslib  # noqa: E402
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -81,9 +86,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--naslib", type=Path, help="NASLib's NB201 zero-cost table "
                                                      "(default: <data_root>/nb201/naslib_zc_nb201_subset.json)")
+    parser.add_argument("--sample", type=int, help="only the cells of score-proxies' --sample N")
+    parser.add_argument("--sample-seed", type=int, default=0, help="score-proxies' --seed of that sample")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     benchmark = composed_benchmark(args.overrides)
+    sample = None if args.sample is None else \
+        {arch_id(benchmark.space, a) for a in architectures(benchmark, args.sample, args.sample_seed, None)}
     if not isinstance(benchmark.base, TabularBenchmark):
         raise ConfigError("the proxy benchmark's base must be a table holding every cell (benchmark=proxy's NB201)")
     root = data_root(benchmark.data_root_dir)
@@ -92,7 +101,7 @@ def main() -> None:
     rows = []
     for proxy in (args.proxies.split(",") if args.proxies else benchmark.plans):
         plan = benchmark.plans[proxy]
-        ours = plan.store.values()
+        ours = {i: v for i, v in plan.store.values().items() if sample is None or i in sample}
         if not ours:
             print(f"proxy/{proxy}: nothing stored in {plan.store.folder}; run nasgen data score-proxies")
             continue
