@@ -21,6 +21,13 @@ def nasgen(*args: str, cache: Path, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def run_once(folder: Path, experiment: str) -> Path:
+    """``nasgen run experiment=...`` in ``folder`` (its own cache there); the run directory."""
+    result = nasgen("run", f"experiment={experiment}", "hydra.run.dir=run", cache=folder, cwd=folder)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return folder / "run"
+
+
 def history(run_dir: Path) -> list[dict]:
     with open(run_dir / "history.csv", newline="") as f:
         return list(csv.DictReader(f))

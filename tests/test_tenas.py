@@ -13,7 +13,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 from omegaconf import open_dict
-from test_cli_run import nasgen
+from test_cli_run import run_once
 
 from nasgen.benchmarks import NB201Benchmark
 from nasgen.errors import ConfigError
@@ -71,10 +71,7 @@ def table(path: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """experiment=tenas_smoke through the command line, once for the module."""
-    folder = tmp_path_factory.mktemp("tenas")
-    result = nasgen("run", "experiment=tenas_smoke", "hydra.run.dir=run", cache=folder, cwd=folder)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return folder / "run"
+    return run_once(tmp_path_factory.mktemp("tenas"), "tenas_smoke")
 
 
 def test_the_smoke_run_prunes_to_a_valid_nb201_cell_with_its_table_values(smoke_run: Path):

@@ -399,10 +399,16 @@ class OneShotSearch:
         except Exception as exc:  # a damaged file: redo its work rather than fail the run
             log.warning("ignoring the unreadable checkpoint %s (%s)", path, exc)
             return None
-        if state.get("settings") != self.settings():
-            raise ConfigError(f"{path} was made with other settings ({state.get('settings')}) than this run's "
-                              f"({self.settings()}); resume it with its own config or start a new run")
-        return state
+        return same_settings(path, state, self.settings())
+
+
+def same_settings(path: Path, state: dict, settings: dict) -> dict:
+    """``state``, a study's checkpoint read from ``path``, if it was made with ``settings``; one made
+    with other settings is refused in one line (resuming it would mix two experiments)."""
+    if state.get("settings") != settings:
+        raise ConfigError(f"{path} was made with other settings ({state.get('settings')}) than this run's "
+                          f"({settings}); resume it with its own config or start a new run")
+    return state
 
 
 def _write_csv(path: Path, rows: list[dict], columns: Sequence[str] | None = None) -> None:

@@ -66,7 +66,7 @@ from nasgen.data.datasets import DATASETS, load_dataset
 from nasgen.errors import ConfigError, choose
 from nasgen.objective import Objective
 from nasgen.oneshot.base import Supernet, SupernetBuilder
-from nasgen.oneshot.search import describe, lookup_metrics
+from nasgen.oneshot.search import describe, lookup_metrics, same_settings
 from nasgen.paths import atomic_write
 from nasgen.proxies.base import Proxy, ProxyBatch
 from nasgen.proxies.inputs import proxy_batch
@@ -336,7 +336,4 @@ class TenasPruning:
         except ValueError as exc:
             log.warning("ignoring the unreadable checkpoint %s (%s)", path, exc)
             return None
-        if state.get("settings") != self.settings():
-            raise ConfigError(f"{path} was made with other settings ({state.get('settings')}) than this run's "
-                              f"({self.settings()}); resume it with its own config or start a new run")
-        return state
+        return same_settings(path, state, self.settings())
