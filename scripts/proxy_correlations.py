@@ -48,7 +48,8 @@ PUBLISHED = {"synflow": (0.737, 0.763, 0.751), "jacov": (0.731, 0.704, 0.701), "
              "grasp": (0.514, 0.547, 0.549), "fisher": (0.36, 0.385, 0.327)}
 # our proxy -> NASLib's name in its zero-cost table
 NASLIB_NAMES = {"synflow": "synflow", "jacov": "jacov", "nwot": "nwot", "snip": "snip", "grasp": "grasp",
-                "fisher": "fisher", "grad_norm": "grad_norm", "params_M": "params", "flops_M": "flops"}
+                "fisher": "fisher", "grad_norm": "grad_norm", "params_M": "params", "flops_M": "flops",
+                "l2_norm": "l2_norm", "plain": "plain"}
 
 
 def bootstrap_interval(x: np.ndarray, y: np.ndarray, samples: int, rng: np.random.Generator) -> tuple[float, float]:
