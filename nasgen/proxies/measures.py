@@ -145,7 +145,7 @@ class LinearRegions:
             logits(network, batch.inputs)
         if not patterns:
             return 1.0  # a network without ReLUs is one linear region
-        codes = np.packbits(torch.cat(patterns, dim=1).numpy(), axis=1)
+        codes = np.packbits(torch.cat(patterns, dim=1).cpu().numpy(), axis=1)
         return float(len(np.unique(codes, axis=0)))
 
 
@@ -317,7 +317,7 @@ class JacobianCovariance:
         (jacobian,) = torch.autograd.grad(logits(network, inputs).sum(), inputs, allow_unused=True)
         if jacobian is None:  # the logits do not depend on the input
             return float("nan")
-        rows = jacobian.flatten(1).double().numpy()
+        rows = jacobian.flatten(1).double().cpu().numpy()
         if np.any(rows.std(axis=1) == 0):
             return float("nan")
         eigenvalues = np.linalg.eigvalsh(np.corrcoef(rows))
@@ -341,7 +341,7 @@ class NWOT:
     def score(self, network: nn.Module, batch: ProxyBatch) -> float:
         network.train()
         size = len(batch.inputs)
-        kernel = torch.zeros(size, size, dtype=torch.float64)
+        kernel = torch.zeros(size, size, dtype=torch.float64, device=batch.inputs.device)
 
         def accumulate(codes: torch.Tensor) -> None:
             active = codes.double()
@@ -349,7 +349,7 @@ class NWOT:
 
         with _relu_codes(network, accumulate), torch.no_grad():
             logits(network, batch.inputs)
-        sign, logdet = np.linalg.slogdet(kernel.numpy())
+        sign, logdet = np.linalg.slogdet(kernel.cpu().numpy())
         return float(logdet) if sign > 0 else -math.inf
 
 
