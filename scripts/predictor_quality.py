@@ -13,6 +13,14 @@ cells) or ``nb101`` (NASLib's zero-cost table of 292 distinct labelled cells,
 ``cifar10/valid_acc@108``, sizes 16-192, 100 test cells). Writes ``<out>/predictor_quality.csv``
 (one row per predictor, size and seed), ``predictor_quality.md`` (mean ± std over seeds) and
 ``predictor_quality.png``, and prints the markdown tables.
+
+``--features proxy/synflow,proxy/params_M`` appends training-free proxies to every predictor's
+input (standardised over the training cells; :mod:`nasgen.predictors.features`), read from the
+proxy benchmark ``benchmark=proxy`` composes with the trailing Hydra overrides (NB201 only; cells
+the store lacks are scored first: fill it with ``nasgen data score-proxies`` to pay that once):
+
+    python scripts/predictor_quality.py --predictors mlp,xgb --features proxy/synflow,proxy/params_M \\
+        --out /tmp/pq_features
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from pathlib import Path
 import torch
 
 from nasgen.benchmarks import NB101Benchmark, NB201Benchmark
+from nasgen.benchmarks.proxy_cli import composed_benchmark
 from nasgen.errors import NasgenError, choose
 from nasgen.evaluation.predictor_quality import (
     default_predictors,
@@ -51,6 +60,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", help="output folder (nb201: outputs/quality/predictors, "
                                       "nb101: outputs/quality/predictors_nb101)")
+    parser.add_argument("--features", default="", help="comma-separated proxies appended to the encodings "
+                                                        "(nb201), e.g. proxy/synflow,proxy/params_M")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of benchmark=proxy (with --features)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -68,15 +80,20 @@ def main() -> None:
         names = args.predictors.split(",")
         for name in names:
             choose("predictor", name, list(available))
+        features = [f for f in args.features.split(",") if f]
+        if features and args.benchmark != "nb201":
+            raise NasgenError("--features reads the NB201 proxy benchmark; drop it with --benchmark nb101")
+        source = composed_benchmark(args.overrides) if features else None
         rows = predictor_quality({name: available[name] for name in names}, benchmark.space, benchmark, metric,
-                                 args.sizes or sizes_default, test_size, range(args.seeds))
+                                 args.sizes or sizes_default, test_size, range(args.seeds), features, source)
     except NasgenError as exc:
         sys.exit(f"error: {exc}")
     out = Path(args.out or out_default)
     write_csv(rows, out / "predictor_quality.csv")
     markdown = markdown_table(rows)
     with atomic_write(out / "predictor_quality.md", "w") as f:
-        f.write(f"# Predictor quality: {metric}, {test_size} test cells, {args.seeds} seeds\n\n{markdown}")
+        extra = f", features {', '.join(features)}" if features else ""
+        f.write(f"# Predictor quality: {metric}, {test_size} test cells, {args.seeds} seeds{extra}\n\n{markdown}")
     plot_predictor_quality(rows, out / "predictor_quality.png")
     print(markdown)
     print(f"written {out}/predictor_quality.{{csv,md,png}}")

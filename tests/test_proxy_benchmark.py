@@ -16,15 +16,16 @@ from nasgen.benchmarks.proxy import ProxyBenchmark, signed_quantiles
 from nasgen.benchmarks.proxy_cli import composed_benchmark
 from nasgen.errors import ConfigError, DataError
 from nasgen.models.darts_network import DartsNetworks
-from nasgen.models.nb201_network import NB201Networks
+from nasgen.models.nb201_network import NB201Networks, NB201ThinNetwork
 from nasgen.objective import Objective
+from nasgen.proxies.inputs import proxy_batch, random_crops
 from nasgen.proxies.measures import PROXIES
 from nasgen.spaces.darts import DartsSpace
 from nasgen.spaces.nb201 import NB201Space, arch_from_naslib
 
 REGISTERED = ["params_M", "flops_M", "ntk_cond", "linear_regions"]
 TINY_INPUT = {"source": "data", "dataset": "digits", "batch_size": 4, "input_shape": [3, 8, 8], "num_classes": 10}
-THIN = {"linear_regions": {"network": {"channels": 1}, "input": {"batch_size": 50, "input_shape": [1, 3, 3]}}}
+THIN = {"linear_regions": {"network": {"layout": "thin"}, "input": {"batch_size": 50, "crop": 3}}}
 TINY_CLI = ["benchmark.network.channels=2", "benchmark.network.cells_per_stage=1",
             f"benchmark.proxies=[{','.join(REGISTERED)}]", "benchmark.input.batch_size=4",
             "benchmark.input.input_shape=[3,8,8]"]
@@ -60,10 +61,19 @@ def test_metrics_units_signs_and_delegation(nb201, one_torch_thread):
     assert benchmark.higher_is_better("cifar10/test_acc@200") is None
     # the thin network of linear_regions: its own builder and batch
     plan = benchmark.plans["linear_regions"]
-    assert plan.network.settings() == {"channels": 1, "cells_per_stage": 1}
-    assert plan.input["input_shape"] == [1, 3, 3] and benchmark.plans["ntk_cond"].input == TINY_INPUT
+    assert plan.network.settings() == {"layout": "thin"} and benchmark.plans["ntk_cond"].input == TINY_INPUT
+    # TE-NAS's inputs: 3x3 crops of one channel, the very crops study=tenas counts on
+    crops = benchmark.batch(plan.input)
+    assert crops.inputs.shape == (50, 1, 3, 3)
+    images = proxy_batch(**{**TINY_INPUT, "batch_size": 50}, seed=benchmark.seed)
+    assert torch.equal(crops.inputs, random_crops(images, 50, 3, benchmark.seed).inputs)
+    # TE-NAS's thin network: the cell on the input, no stem
+    network = plan.network.build(archs[0], 10, 1)
+    assert isinstance(network, NB201ThinNetwork)
     values = benchmark.query(archs, "proxy/linear_regions")
     assert ((values >= 1) & (values <= 50)).all()
+    # a cell of `none` edges gives the head a constant input: one activation pattern, one region
+    assert benchmark.query([(0,) * 6], "proxy/linear_regions")[0] == 1
 
 
 def test_values_do_not_depend_on_query_order_or_other_proxies(nb201, one_torch_thread):
@@ -207,7 +217,8 @@ def test_score_proxies_counts_parameters_as_naslib_on_published_cells(isolated_c
 
 def test_darts_genotypes_are_scored_with_a_resized_thin_network(one_torch_thread):
     space = DartsSpace()
-    benchmark = ProxyBenchmark(None, DartsNetworks(2, 2), REGISTERED, TINY_INPUT, per_proxy=THIN,
+    thin = {"linear_regions": {"network": {"channels": 1}, "input": THIN["linear_regions"]["input"]}}
+    benchmark = ProxyBenchmark(None, DartsNetworks(2, 2), REGISTERED, TINY_INPUT, per_proxy=thin,
                                joint_ranks={"tenas": ["ntk_cond", "linear_regions"]}, reference_size=4, space=space)
     assert benchmark.plans["linear_regions"].network.settings() == DartsNetworks(1, 2).settings()
     genotypes = space.sample(2, np.random.default_rng(0))

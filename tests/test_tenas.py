@@ -19,9 +19,10 @@ from nasgen.benchmarks import NB201Benchmark
 from nasgen.errors import ConfigError
 from nasgen.models.darts_supernet import DartsSupernets
 from nasgen.oneshot.search import lookup_metrics
-from nasgen.oneshot.tenas import Candidate, TenasPruning, choose_prunes, dense_ranks, mixing_weights, region_batch
+from nasgen.oneshot.tenas import Candidate, TenasPruning, choose_prunes, dense_ranks, mixing_weights
 from nasgen.pipeline import run
 from nasgen.proxies.base import ProxyBatch
+from nasgen.proxies.inputs import random_crops
 from nasgen.spaces.nb201 import OPS, NB201Space
 
 
@@ -51,7 +52,7 @@ def test_mixing_is_uniform_over_the_ops_left_and_patches_come_from_the_images():
     (w,) = mixing_weights([[[1, 2, 3, 4], [2]]], [5])
     assert torch.allclose(w, torch.tensor([[0, .25, .25, .25, .25], [0, 0, 1, 0, 0]]))
     images = torch.arange(2 * 3 * 6 * 6, dtype=torch.float32).view(2, 3, 6, 6)
-    patches = region_batch(ProxyBatch(images, torch.tensor([0, 1]), 2, "test"), 5, 3, seed=0)
+    patches = random_crops(ProxyBatch(images, torch.tensor([0, 1]), 2, "test"), 5, 3, seed=0)
     assert patches.inputs.shape == (5, 1, 3, 3) and patches.targets.tolist() == [0, 1, 0, 1, 0]
     for i, patch in enumerate(patches.inputs[:, 0]):  # a 3x3 crop of one channel of image i mod 2
         crops = [images[i % 2, c, y:y + 3, x:x + 3] for c in range(3) for y in range(4) for x in range(4)]

@@ -45,7 +45,7 @@ from nasgen.proxies.store import ProxyStore
 from nasgen.reporting.console import progress_bar
 from nasgen.spaces.base import Arch, IndexedSpace, SearchSpace, arch_id
 
-INPUT_KEYS = ("source", "dataset", "batch_size", "input_shape", "num_classes")
+INPUT_KEYS = ("source", "dataset", "batch_size", "input_shape", "num_classes", "crop")
 PER_PROXY_KEYS = ("network", "input", "repeats")
 JOINT_PREFIX = PREFIX + "joint_rank["
 
@@ -148,7 +148,9 @@ class ProxyBenchmark:
             raise ConfigError(f"{where} has no setting {', '.join(unknown)}; valid settings: {', '.join(INPUT_KEYS)}")
         if "source" in settings:
             choose(f"{where}.source", settings["source"], SOURCES)
-        values = dict(settings)
+        # no crop is left out: the settings name the store (a hash), and stores made before crops
+        # existed keep their names
+        values = {key: value for key, value in settings.items() if not (key == "crop" and value is None)}
         if "input_shape" in values:
             values["input_shape"] = [int(v) for v in values["input_shape"]]
         return values

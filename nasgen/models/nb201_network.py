@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from nasgen.errors import ConfigError
+from nasgen.errors import ConfigError, choose
 from nasgen.models.base import override_settings
 from nasgen.spaces.nb201 import EDGES, OPS, NB201Arch
 
@@ -94,8 +94,13 @@ def skeleton(cell: Callable[[int], nn.Module], num_classes: int, channels: int, 
         if stage > 0:
             layers.append(ResidualReduction(width // 2, width))
         layers.extend(cell(width) for _ in range(cells_per_stage))
-    head = nn.Sequential(nn.BatchNorm2d(4 * channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return stem, layers, head, nn.Linear(4 * channels, num_classes)
+    return (stem, layers, *classifier_head(4 * channels, num_classes))
+
+
+def classifier_head(channels: int, num_classes: int) -> tuple[nn.Module, nn.Linear]:
+    """BN, ReLU, global pooling (the head) and the linear classifier after the last cell."""
+    head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return head, nn.Linear(channels, num_classes)
 
 
 class NB201Network(nn.Module):
@@ -119,25 +124,55 @@ class NB201Network(nn.Module):
         return self.classifier(self.head(self.cells(self.stem(x))))
 
 
+class NB201ThinNetwork(nn.Module):
+    """TE-NAS's "thin" network of one cell (its ``model_config_thin``): the cell straight on the
+    ``in_channels``-channel input (no stem, no stages), then the classifier head. On tiny inputs
+    (3x3 patches of one channel) its ReLU patterns coincide often enough for their number, the
+    ``linear_regions`` measure, to tell cells apart. The discrete twin of the pruning study's
+    mixed :class:`~nasgen.models.nb201_supernet.NB201ThinCell`."""
+
+    def __init__(self, arch: NB201Arch, num_classes: int, in_channels: int = 1) -> None:
+        super().__init__()
+        self.arch = tuple(int(op) for op in arch)
+        self.cell = Cell(self.arch, in_channels)
+        self.head, self.classifier = classifier_head(in_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.cell(x)))
+
+
+LAYOUTS = ("full", "thin")
+
+
 class NB201Networks:
-    """Builds the :class:`NB201Network` of a cell (a :class:`~nasgen.models.base.NetworkBuilder`)."""
+    """Builds the network of a cell (a :class:`~nasgen.models.base.NetworkBuilder`): ``layout=full``
+    the :class:`NB201Network` of ``channels`` and ``cells_per_stage``, ``layout=thin`` TE-NAS's
+    :class:`NB201ThinNetwork` (one cell on the input; the two sizes do not apply)."""
 
     space_name = "nb201"
 
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5, layout: str = "full") -> None:
         for key, value in {"channels": channels, "cells_per_stage": cells_per_stage}.items():
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"benchmark.{key} must be a positive integer, got {value!r}")
-        self.channels, self.cells_per_stage = channels, cells_per_stage
+        choose("NB201 network layout", layout, LAYOUTS)
+        self.layout, self.channels, self.cells_per_stage = layout, channels, cells_per_stage
 
-    def settings(self) -> dict[str, int]:
+    def settings(self) -> dict[str, "int | str"]:
+        # The full layout's settings leave the layout out: proxy stores are named by a hash of these
+        # settings, and the stores made before the thin layout existed keep their names.
+        if self.layout == "thin":
+            return {"layout": self.layout}
         return {"channels": self.channels, "cells_per_stage": self.cells_per_stage}
 
-    def resized(self, **overrides: int) -> NB201Networks:
+    def resized(self, **overrides: "int | str") -> NB201Networks:
         """A :class:`~nasgen.models.base.ResizableNetworks` builder (settings() are the constructor's)."""
-        return NB201Networks(**override_settings("the NB201 network", self.settings(), overrides))
+        current = {"channels": self.channels, "cells_per_stage": self.cells_per_stage, "layout": self.layout}
+        return NB201Networks(**override_settings("the NB201 network", current, overrides))
 
-    def build(self, arch: NB201Arch, num_classes: int, in_channels: int) -> NB201Network:
+    def build(self, arch: NB201Arch, num_classes: int, in_channels: int) -> nn.Module:
+        if self.layout == "thin":
+            return NB201ThinNetwork(arch, num_classes, in_channels)
         return NB201Network(arch, num_classes, self.channels, self.cells_per_stage, in_channels)
 
 

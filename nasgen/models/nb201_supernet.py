@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nasgen.errors import ConfigError, choose
-from nasgen.models.nb201_network import Zero, make_op, skeleton
+from nasgen.models.nb201_network import Zero, classifier_head, make_op, skeleton
 from nasgen.oneshot.base import CellChoices, Noise, Supernet, SupernetBuilder
 from nasgen.ranges import Int, ranges
 from nasgen.spaces.nb201 import EDGES, NOISE, OP_SETS, OPS, NB201Arch
@@ -137,8 +137,7 @@ class NB201ThinCell(NB201Cells):
     def __init__(self, ops: Sequence[str], num_classes: int, in_channels: int = 1) -> None:
         super().__init__(ops)
         self.cell = MixedCell(self.ops, in_channels)
-        self.head = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.classifier = nn.Linear(in_channels, num_classes)
+        self.head, self.classifier = classifier_head(in_channels, num_classes)
 
     def forward(self, images: torch.Tensor, mixing: Sequence[torch.Tensor]) -> torch.Tensor:
         (weights,) = mixing

@@ -69,7 +69,7 @@ from nasgen.oneshot.base import Supernet, SupernetBuilder
 from nasgen.oneshot.search import describe, lookup_metrics, same_settings
 from nasgen.paths import atomic_write
 from nasgen.proxies.base import Proxy, ProxyBatch
-from nasgen.proxies.inputs import proxy_batch
+from nasgen.proxies.inputs import proxy_batch, random_crops
 from nasgen.proxies.measures import LinearRegions, NTKCondition
 from nasgen.reporting.console import progress_bar
 from nasgen.reporting.results import write_json
@@ -172,24 +172,6 @@ def paired_delta(measure: Proxy, batch: ProxyBatch, network: Supernet, before: S
     return (m0 - m) / m0 if math.isfinite(m0) and math.isfinite(m) and m0 != 0 else math.nan
 
 
-def region_batch(images: ProxyBatch, samples: int, size: int, seed: int) -> ProxyBatch:
-    """``samples`` random ``size x size`` crops of one random channel each (TE-NAS's RandomCrop
-    and RandChannel), sample i from image ``i mod len(images)``."""
-    generator = torch.Generator().manual_seed(int(seed))
-    inputs = images.inputs
-    count, channels, height, width = inputs.shape
-    if size > min(height, width):
-        raise ConfigError(f"study.region_size={size} exceeds the {height}x{width} images")
-    source = torch.arange(samples) % count
-    channel = torch.randint(channels, (samples,), generator=generator)
-    top = torch.randint(height - size + 1, (samples,), generator=generator)
-    left = torch.randint(width - size + 1, (samples,), generator=generator)
-    rows = (top[:, None] + torch.arange(size))[:, :, None]
-    cols = (left[:, None] + torch.arange(size))[:, None, :]
-    patches = inputs[source[:, None, None], channel[:, None, None], rows, cols].unsqueeze(1)
-    return ProxyBatch(patches.contiguous(), images.targets[source], images.num_classes, images.source)
-
-
 class TenasPruning:
     """TE-NAS's pruning search (module docstring). ``network`` builds the space's supernet (the
     NTK network) and, through :class:`ThinSupernets`, its thin linear-region network."""
@@ -239,13 +221,15 @@ class TenasPruning:
                               f"of {self.dataset}")
         images = proxy_batch("data", self.dataset, needed, self.input_shape, seed=context.seed,
                              data_root_dir=self.data_root_dir)
-        ntk_batches = [ProxyBatch(x, y, images.num_classes, images.source) for x, y in
+        device = torch.device(context.device)
+        ntk_batches = [ProxyBatch(x.to(device), y.to(device), images.num_classes, images.source) for x, y in
                        zip(images.inputs.split(self.batch_size), images.targets.split(self.batch_size))]
         pool = proxy_batch("data", self.dataset, min(self.region_samples, len(train)), self.input_shape,
                            seed=context.seed, data_root_dir=self.data_root_dir)
-        regions = region_batch(pool, self.region_samples, self.region_size, context.seed)
-        supernet = self.network.build(op_set, images.num_classes, self.input_shape)
-        thin = self.network.build_thin(op_set, images.num_classes, 1)
+        crops = random_crops(pool, self.region_samples, self.region_size, context.seed)
+        regions = ProxyBatch(crops.inputs.to(device), crops.targets.to(device), crops.num_classes, crops.source)
+        supernet = self.network.build(op_set, images.num_classes, self.input_shape).to(device)
+        thin = self.network.build_thin(op_set, images.num_classes, 1).to(device)
         num_ops = [c.num_ops for c in supernet.choices]
 
         path = context.run_dir / CHECKPOINT
@@ -288,7 +272,8 @@ class TenasPruning:
     def _round(self, number: int, supernet: Supernet, thin: Supernet, alive: list, num_ops: list[int],
                ntk_batches: list[ProxyBatch], regions: ProxyBatch, seed: int) -> list[dict]:
         """Measure every removable op, rank, and mark the prunes (the round's own random stream)."""
-        before = mixing_weights(alive, num_ops)
+        device = next(supernet.parameters()).device
+        before = [w.to(device) for w in mixing_weights(alive, num_ops)]
         removable = [(c, e, k) for c, edges in enumerate(alive) for e, ops in enumerate(edges) if len(ops) > 1
                      for k in ops]
         candidates = []
@@ -297,7 +282,7 @@ class TenasPruning:
             for c, e, k in progress_bar(removable, desc=f"TE-NAS round {number}", leave=False):
                 after_alive = [[list(ops) for ops in edges] for edges in alive]
                 after_alive[c][e].remove(k)
-                after = mixing_weights(after_alive, num_ops)
+                after = [w.to(device) for w in mixing_weights(after_alive, num_ops)]
                 ntk, lr = [], []
                 for r in range(self.repeat):
                     kaiming_init(supernet, "fan_out")

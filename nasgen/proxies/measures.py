@@ -12,9 +12,10 @@ TE-NAS (Chen, Gong & Wang, ICLR 2021):
   value is ``lambda_max / lambda_min`` of ``J J^T``. Lower is better (better trainability).
 - ``linear_regions``: the number of distinct ReLU activation patterns (signs of every ReLU unit
   of the network, concatenated) over the batch. Higher is better (more expressive). It only
-  discriminates when patterns can coincide: TE-NAS counts them on a one-channel, one-cell copy
-  of the network and thousands of tiny (3x3) inputs; the proxy benchmark builds that copy and
-  batch from per-proxy settings (``configs/benchmark/proxy.yaml``).
+  discriminates when patterns can coincide: TE-NAS counts them on its thin network (one
+  one-channel cell, no stem) and thousands of tiny (3x3) crops; the proxy benchmark and
+  ``study=tenas`` both use that network (``NB201Networks(layout="thin")``, the pruning study's
+  mixed twin) and those crops (``proxy_batch(crop=3)``), so their counts are one definition.
 
 Zero-cost proxies (Abdelfattah, Mehrotra, Dudziak & Lane, ICLR 2021, "Zero-cost proxies for
 lightweight NAS"; the definitions of its code, SamsungLabs/zero-cost-nas
