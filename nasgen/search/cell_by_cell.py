@@ -20,7 +20,13 @@ query of the budget, ``k`` benchmark evaluations, recorded under the combination
 the ``k`` cells). AG-Net's training-free search on DARTS (thesis Sec. 5.3.3, Table 5.4) does this:
 3 random normal cells, reduction cells searched first, each scored by its mean TE-NAS joint rank
 over the 3, because the NTK condition number of one minibatch is noisy. Phase 2 fixes the best
-first-type cell and pairs it with single second-type cells, as before.
+first-type cell and pairs it with single second-type cells, as before. One overlap is accepted, not
+handled: should phase 2 propose exactly the first of the ``k`` cells as its second-type cell, the
+oracle finds that combination already paid for in phase 1 and answers with the phase-1 mean over
+``k``, not its single value (a replay, no new query). Handling it would need a second record per
+architecture, breaking the oracle's one-record-per-key history and resume; in the DARTS space
+(~1e9 cells per type) the chance is nil, and in a small space the answer is still a measured
+value of the same first-type cell.
 """
 from __future__ import annotations
 
