@@ -23,11 +23,12 @@ fresh test stream (``<task>/test_psnr@retrained``). DAS and DAS-single also give
 PSNR: the supernet itself on fresh validation samples at the end of the search.
 
 Seeds: trial t's seed is ``SeedSequence([run seed, t])``'s first 32-bit word (the trial records
-it): DAS searches and the derived architecture trains with it, the baselines train with it, random
-sampling draws its architecture from ``default_rng(seed)``; random search's candidate k draws its
-architecture from ``default_rng(word)`` and trains with ``word``, word k of ``SeedSequence([trial
-seed, 0])``, so that its candidates are never random sampling's draw of the same trial. Same config and seed: the same
-numbers, whatever was resumed.
+it). DAS searches with it, and every architecture of the trial trains with it: the validation and
+test samples come from the seed alone, so all methods of a trial are measured on the same samples,
+and the initialisation and batches from (seed, architecture) (:mod:`nasgen.benchmarks.inverse1d`).
+Random sampling draws its architecture from ``default_rng(seed)``, random search its candidates
+from ``default_rng([seed, 1])``: never random sampling's draw of the same trial. Same config and
+seed: the same numbers, whatever was resumed.
 
 Outputs: ``trials/`` (one JSON per finished trial, :class:`~nasgen.studies.base.TrialStore`: a
 killed run resumed with ``nasgen resume RUN_DIR`` repeats no finished trial); ``trials.csv``
@@ -156,10 +157,8 @@ class DASInverseStudy:
             arch = space.sample(1, np.random.default_rng(seed))[0]
             result = train(arch=arch, seed=seed)
         else:  # random_search: the best of its candidates, each trained once
-            tried = []
-            for word in np.random.SeedSequence([seed, 0]).generate_state(self.random_search_size):
-                candidate = space.sample(1, np.random.default_rng(int(word)))[0]
-                tried.append((candidate, train(arch=candidate, seed=int(word))))
+            tried = [(candidate, train(arch=candidate, seed=seed))
+                     for candidate in space.sample(self.random_search_size, np.random.default_rng([seed, 1]))]
             arch, result = max(tried, key=lambda pair: _psnr_of(pair[1]))
             record["candidates"] = [{"arch": "-".join(space.op_list(a)), "valid_psnr": r.valid_psnr,
                                      "test_psnr": r.test_psnr} for a, r in tried]
@@ -194,8 +193,7 @@ class DASInverseStudy:
         task = self.problem.task
         return {"study": "das_inverse (thesis ch. 6)", **self.cell(context.space), "trials": self.trials,
                 **({"random_search_size": self.random_search_size} if self.method == "random_search" else {}),
-                "trial_seeds": "SeedSequence([seed, trial]); random search candidate k: SeedSequence([trial seed, "
-                               "0]) word k",
+                "trial_seeds": "SeedSequence([seed, trial]); every architecture of a trial trains with its seed",
                 "problem": dataclasses.asdict(self.problem), "hparams_values": dataclasses.asdict(self.hparams),
                 "weight_training": dataclasses.asdict(training), "device": context.device,
                 "architecture_psnr": f"{task}/valid_psnr@retrained: the architecture trained from scratch with "
