@@ -37,14 +37,13 @@ killed run resumed with ``nasgen resume RUN_DIR`` repeats no finished trial); ``
 ``oneshot_vs_architecture.png`` (architecture vs one-shot PSNR of every trial, regression line and
 Pearson / Spearman / Kendall in the legend: the thesis' Fig. 6.3) and ``correlation.json``;
 ``results.json`` gets ``summary`` (max / mean / median of each PSNR over the trials, seconds) and
-``cell`` (what ``nasgen report`` groups by). Time accounting of a trial: ``search_seconds`` is the
+the cell in its ``protocol``. Time accounting of a trial: ``search_seconds`` is the
 search (DAS, DAS-single with its pretraining, random search's training of all candidates),
 ``train_seconds`` the training of the reported architecture from scratch (none for random search,
 whose winner is reported from its own candidate training), ``seconds`` the trial's wall-clock.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -110,6 +109,9 @@ class DASInverseStudy:
             raise ConfigError(f"study=das_inverse trains 1-D inverse-problem networks: it needs search_space="
                               f"inverse1d_sequential or inverse1d_nonsequential with benchmark=inverse1d, not "
                               f"{space.name} with {benchmark.name}")
+        if self.method == "das_single" and not space.sequential:  # das_single_search refuses it, after training
+            raise ConfigError("study.method=das_single needs search_space=inverse1d_sequential: its frozen ops come "
+                              "from trained single-op networks, which the non-sequential cells do not have")
         metric = f"{self.problem.task}/valid_psnr@retrained"
         if objective.search_metric != metric:
             raise ConfigError(f"study=das_inverse runs the {self.problem.task} task, whose architecture PSNR is "
@@ -137,8 +139,7 @@ class DASInverseStudy:
         summary = self._summary(records)
         if self.method in ONE_SHOT_METHODS:
             outputs += self._scatter(context, records)
-        return {"summary": summary, "cell": self.cell(space), "protocol": self._protocol(context, training),
-                "outputs": outputs}
+        return {"summary": summary, "protocol": self._protocol(context), "outputs": outputs}
 
     def _trial(self, space: Inverse1DSpace, t: int, context: StudyContext, training: WeightTraining) -> dict:
         seed, device = trial_seed(context.seed, t), context.device
@@ -164,8 +165,9 @@ class DASInverseStudy:
                                      "test_psnr": r.test_psnr} for a, r in tried]
             record["search_seconds"] = sum(r.seconds for _, r in tried)
         record.update(arch="-".join(space.op_list(arch)), valid_psnr=result.valid_psnr, test_psnr=result.test_psnr,
-                      train_seconds=0.0 if self.method == "random_search" else result.seconds,
-                      seconds=time.perf_counter() - started)
+                      search_seconds=round(record["search_seconds"], 2),
+                      train_seconds=0.0 if self.method == "random_search" else round(result.seconds, 2),
+                      seconds=round(time.perf_counter() - started, 2))
         return record
 
     def _summary(self, records: list[dict]) -> dict:
@@ -189,13 +191,14 @@ class DASInverseStudy:
                  "validation samples (dB)"})
         return [SCATTER, CORRELATION]
 
-    def _protocol(self, context: StudyContext, training: WeightTraining) -> dict:
+    def _protocol(self, context: StudyContext) -> dict:
+        """The study's part of ``results.json``'s protocol (the benchmark's names the task, the space
+        and the weight training)."""
         task = self.problem.task
         return {"study": "das_inverse (thesis ch. 6)", **self.cell(context.space), "trials": self.trials,
                 **({"random_search_size": self.random_search_size} if self.method == "random_search" else {}),
                 "trial_seeds": "SeedSequence([seed, trial]); every architecture of a trial trains with its seed",
-                "problem": dataclasses.asdict(self.problem), "hparams_values": dataclasses.asdict(self.hparams),
-                "weight_training": dataclasses.asdict(training), "device": context.device,
+                "das_hparams": self.hparams.settings(), "device": context.device,
                 "architecture_psnr": f"{task}/valid_psnr@retrained: the architecture trained from scratch with "
                                      "weight_training, on fresh validation samples",
                 **({"oneshot_psnr": "the supernet at the end of the search, on fresh validation samples"}
