@@ -35,13 +35,14 @@ A set of samples is scored as the mean of the PSNRs of its consecutive groups of
 :data:`PSNR_GROUP` (128, the thesis' batch size) samples: the thesis' "average PSNR".
 
 Training of a network (:class:`WeightTraining`, Table B.7 and the parameter half of Table B.8):
-mean squared error loss; Adam (the thesis names no parameter optimiser; Adam is the usual one for
+loss :func:`reconstruction_loss`; Adam (the thesis names no parameter optimiser; Adam is the usual one for
 such networks) with ``lr`` and weight decay (L2, as ``torch.optim.Adam`` adds it); constant
 learning rate, or with ``warmup`` a linear ramp from ``lr / warmup_steps`` to ``lr`` over the first
 fifth of the steps (:data:`WARMUP_FRACTION`; the thesis gives no length); each epoch is
 ``batches_per_epoch`` (19) fresh batches of ``batch_size`` (128): 2,432 samples, as the thesis'
-every loss evaluation. The network is evaluated once, after the last epoch, in eval mode (batch
-norm running statistics).
+every loss evaluation. The network is evaluated once, after the last epoch, in eval mode, its
+batch norms' running statistics first recomputed at the final weights on one more epoch of
+fresh training batches (:func:`~nasgen.models.inverse1d.recalibrate_batch_norm` says why).
 
 Seeds and streams: a result depends only on its settings and seed. From ``seed`` alone come the
 validation and test samples (``valid_samples`` each, two independent streams, neither of which
@@ -57,15 +58,14 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from nasgen.errors import ConfigError, choose
-from nasgen.models.inverse1d import Inverse1DNetwork, discrete_network
+from nasgen.models.inverse1d import Inverse1DNetwork, discrete_network, recalibrate_batch_norm
 from nasgen.ranges import Float, Int, check_ranges
 from nasgen.spaces.base import arch_id
 from nasgen.spaces.inverse1d import Inverse1DArch, Inverse1DSpace
@@ -226,6 +226,18 @@ def evaluate_psnr(predict: Callable[[torch.Tensor], torch.Tensor], problem: Inve
     return float(np.mean(scores))
 
 
+def reconstruction_loss(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Half the sum of squared errors over the batch and the signal: the thesis' data term
+    ``1/2 ||.||^2`` applied to the reconstruction, and DnCNN's loss.
+
+    Not the mean squared error: the scale matters to plain gradient descent on alpha (H1, H2),
+    and with a mean (6,400x smaller) H1's alpha gradients after warm-up are ~1e-3, which moves
+    alpha by ~4e-4 over the whole search, no more than its random initialisation (std 1e-3):
+    DAS would be random sampling, which Table 6.1 contradicts. Adam (the weights, the BOHB
+    sets' alpha) does not see the scale."""
+    return 0.5 * torch.sum((estimate - truth) ** 2)
+
+
 def weight_optimizer(params: Iterable[nn.Parameter], training: WeightTraining
                      ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
     """Adam with the training's lr and weight decay, and its per-step schedule: constant, or
@@ -239,14 +251,20 @@ def weight_optimizer(params: Iterable[nn.Parameter], training: WeightTraining
 def weight_step(network: Inverse1DNetwork, optimizer: torch.optim.Optimizer,
                 scheduler: torch.optim.lr_scheduler.LRScheduler, batch: tuple[torch.Tensor, torch.Tensor],
                 mixing: torch.Tensor | None = None) -> float:
-    """One optimiser step of the network's weights on the mean squared error of ``batch``; the loss."""
+    """One optimiser step of the network's weights on :func:`reconstruction_loss` of ``batch``; the loss."""
     x, y = batch
-    loss = F.mse_loss(network(y, mixing), x)
+    loss = reconstruction_loss(network(y, mixing), x)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
+
+
+def epoch_batches(problem: InverseProblem, training: WeightTraining, batches: torch.Generator,
+                  device: "str | torch.device") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of fresh training batches from the stream ``batches``."""
+    return (problem.sample(training.batch_size, batches, device) for _ in range(training.batches_per_epoch))
 
 
 def train_network(space: Inverse1DSpace, arch: Inverse1DArch, problem: InverseProblem, training: WeightTraining,
@@ -263,7 +281,7 @@ def train_network(space: Inverse1DSpace, arch: Inverse1DArch, problem: InversePr
         network.train()
         for _ in range(training.steps):
             weight_step(network, optimizer, scheduler, problem.sample(training.batch_size, batches, device))
-    network.eval()
+        recalibrate_batch_norm(network, epoch_batches(problem, training, batches, device))
     valid, test = (evaluate_psnr(network, problem, evaluation_data(problem, seed, split, training.valid_samples,
                                                                    device), seed) for split in ("valid", "test"))
     result = ArchitectureResult(valid, test, time.perf_counter() - start)

@@ -49,7 +49,7 @@ made one DAS step of the sequential supernet 2x slower.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -66,9 +66,12 @@ class TwoLayerCNN(nn.Module):
     """``F(x)``: Conv1d(1 -> width) -> BatchNorm -> ReLU -> Conv1d(width -> 1), kernel ``kernel``,
     zero padding, on one-channel signals ``[B, n]``: the function, parameters, initialisation
     and running statistics of that ``nn`` stack (checked in the tests), computed by
-    :func:`joint_features`, which evaluates several of them on one input at once."""
+    :func:`joint_features`, which evaluates several of them on one input at once.
+    ``momentum = None``: the running statistics are the cumulative average (as in
+    ``nn.BatchNorm1d``), what :func:`recalibrate_batch_norm` uses."""
 
-    def __init__(self, width: int = WIDTH, kernel: int = KERNEL, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(self, width: int = WIDTH, kernel: int = KERNEL, momentum: float | None = 0.1,
+                 eps: float = 1e-5) -> None:
         super().__init__()
         self.width, self.kernel, self.momentum, self.eps = width, kernel, momentum, eps
         first, second = nn.Conv1d(1, width, kernel), nn.Conv1d(width, 1, kernel)  # torch's initialisation
@@ -78,6 +81,7 @@ class TwoLayerCNN(nn.Module):
         self.norm_bias = nn.Parameter(torch.zeros(width))
         self.register_buffer("running_mean", torch.zeros(width))
         self.register_buffer("running_var", torch.ones(width))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
         self.weight2 = nn.Parameter(second.weight.detach()[0].T.contiguous())  # [kernel, width]
         self.bias2 = nn.Parameter(second.bias.detach().clone())
 
@@ -117,8 +121,10 @@ def joint_features(nets: Sequence[TwoLayerCNN], x: torch.Tensor) -> torch.Tensor
             means = (weight1 @ mean.squeeze(1)).split(first.width)
             variances = (variance * samples / (samples - 1)).split(first.width)
             for net, batch_mean, batch_variance in zip(nets, means, variances):
-                net.running_mean.lerp_(batch_mean + net.bias1, net.momentum)
-                net.running_var.lerp_(batch_variance, net.momentum)
+                net.num_batches_tracked += 1
+                factor = 1.0 / float(net.num_batches_tracked) if net.momentum is None else net.momentum
+                net.running_mean.lerp_(batch_mean + net.bias1, factor)
+                net.running_var.lerp_(batch_variance, factor)
         scale = gamma * torch.rsqrt(variance + first.eps)
         hidden = torch.addmm(beta[:, None], weight1 * scale[:, None], centred)
     else:
@@ -132,6 +138,33 @@ def joint_features(nets: Sequence[TwoLayerCNN], x: torch.Tensor) -> torch.Tensor
     stride = taps.stride()
     diagonal = taps.as_strided((count, batch, n, k), (stride[0], stride[2], stride[3], stride[1] + stride[3]))
     return diagonal.sum(-1) + torch.cat([net.bias2 for net in nets])[:, None, None]
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(network: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                           mixing: torch.Tensor | None = None) -> None:
+    """Replace the running statistics of every ``F`` of ``network`` by their cumulative average
+    over ``batches`` (``(x, y)`` pairs) at the network's final weights; the network is left in eval mode.
+
+    Why: the running averages (momentum 0.1) mix the statistics of the last training steps'
+    weights; in a stack of several ``cnn`` layers the mismatch compounds. A network of eight
+    ``cnn`` layers between two ``gradient`` layers, trained on blur, measured 16.8 dB with them
+    and 27.1 dB with its batches' own statistics; after recalibration on one epoch of fresh
+    training batches the measurement is that of the weights, not of the last steps' noise
+    (the "precise batch norm" of Wu and Johnson, 2021)."""
+    nets = [module for module in network.modules() if isinstance(module, TwoLayerCNN)]
+    momenta = [net.momentum for net in nets]
+    for net in nets:
+        net.momentum = None
+        net.running_mean.zero_()
+        net.running_var.fill_(1.0)
+        net.num_batches_tracked.zero_()
+    network.train()
+    for _, y in batches:
+        network(y, mixing) if mixing is not None else network(y)
+    for net, momentum in zip(nets, momenta):
+        net.momentum = momentum
+    network.eval()
 
 
 class Operation(nn.Module, ABC):

@@ -7,7 +7,8 @@ optimisation (eq. 6.3-6.4 with "zero" inner steps, as DARTS' first-order variant
 one architecture step on a fresh validation batch, then one weight step on a fresh training
 batch (DARTS' order); ``epochs x batches_per_epoch`` steps. The derived architecture is the
 argmax of alpha per slot; the *one-shot validation PSNR* is the supernet's (softmax weights,
-eval mode) on the seed's fixed validation samples at the end of search, the samples on which
+eval mode, batch norms recalibrated at the final weights and alpha as after every training) on
+the seed's fixed validation samples at the end of search, the samples on which
 the derived architecture's PSNR after retraining (:func:`~nasgen.benchmarks.inverse1d.train_architecture`)
 is measured.
 
@@ -52,15 +53,17 @@ from nasgen.benchmarks.inverse1d import (
     InverseProblem,
     WeightTraining,
     derived_seed,
+    epoch_batches,
     evaluate_psnr,
     evaluation_data,
     generator,
+    reconstruction_loss,
     train_network,
     weight_optimizer,
     weight_step,
 )
 from nasgen.errors import ConfigError, choose
-from nasgen.models.inverse1d import Inverse1DNetwork, supernet
+from nasgen.models.inverse1d import Inverse1DNetwork, recalibrate_batch_norm, supernet
 from nasgen.ranges import Float, Int, check_ranges
 from nasgen.spaces.inverse1d import Inverse1DArch, Inverse1DSpace
 
@@ -153,7 +156,7 @@ class _AlphaLearner:
     def step(self, network: Inverse1DNetwork, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         """One architecture step on the validation loss; the weights' gradients are not computed."""
         x, y = batch
-        loss = F.mse_loss(network(y, self.mixing()), x)
+        loss = reconstruction_loss(network(y, self.mixing()), x)
         (self.alpha.grad,) = torch.autograd.grad(loss, [self.alpha])
         self.optimizer.step()
         self.scheduler.step()
@@ -189,6 +192,7 @@ def das_search(space: Inverse1DSpace, problem: InverseProblem, hparams: DASHyper
                     learner.step(network, problem.sample(hparams.batch_size, alpha_batches, device))
                 weight_step(network, optimizer, scheduler, problem.sample(hparams.batch_size, batches, device),
                             learner.mixing().detach())
+        recalibrate_batch_norm(network, epoch_batches(problem, training, batches, device), learner.mixing().detach())
         result = learner.result(network, problem, hparams, seed, device, start)
     log.debug("DAS %s on %s (%s): %s, one-shot PSNR %.2f dB in %.1f s", space.name, problem.task, hparams.name,
               space.to_str(result.arch), result.oneshot_psnr, result.seconds)
