@@ -343,27 +343,27 @@ def test_one_shot_groups_are_refused_where_nothing_reads_them(outcome):
         outcome("darts_pt_nb201", "profile", "smoke")
 
 
-INVERSE_EXPERIMENTS = [e for e in EXPERIMENTS if option_of(e, "study", "", "") == "das_inverse"]
 # The one option of each group that the 1-D inverse-problem study runs with (its space: either layout).
 INVERSE_OPTIONS = {"search_space": ("inverse1d_sequential", "inverse1d_nonsequential"), "benchmark": ("inverse1d",),
                    "objective": ("inverse1d",), "study": ("das_inverse",)}
 
 
-@pytest.mark.parametrize("experiment", [by_experiment(experiment) for experiment in INVERSE_EXPERIMENTS])
-def test_inverse_experiments_compose_with_every_task_and_hyperparameter_set(outcome, experiment: str):
+def test_the_inverse_experiment_composes_with_every_task_and_hyperparameter_set(outcome):
+    """The base experiment, which every other inverse experiment extends (all of them: the slow grid)."""
     for group in INVERSE_GROUPS:
         for option in options(group):
-            assert outcome(experiment, group, option) is None, (group, option)
+            assert outcome("das_inverse", group, option) is None, (group, option)
 
 
-def test_the_inverse_study_builds_only_on_its_space_benchmark_objective_and_study(outcome):
-    """The base experiment (every other extends it) with every option of the groups it fixes: its own
-    build, any other is refused in one line before anything trains."""
-    for group, own in INVERSE_OPTIONS.items():
-        for option in options(group):
-            message = outcome("das_inverse", group, option)
-            assert (message is None) == (option in own), (group, option, message)
-            assert_one_line(message, ("das_inverse", group, option))
+@pytest.mark.parametrize("group", [pytest.param(group, marks=[pytest.mark.slow] if group in ("benchmark", "objective")
+                                                else []) for group in INVERSE_OPTIONS])
+def test_the_inverse_study_builds_only_on_its_space_benchmark_objective_and_study(outcome, group: str):
+    """The base experiment with every option of the groups it fixes: its own build, any other is
+    refused in one line before anything trains."""
+    for option in options(group):
+        message = outcome("das_inverse", group, option)
+        assert (message is None) == (option in INVERSE_OPTIONS[group]), (group, option, message)
+        assert_one_line(message, ("das_inverse", group, option))
 
 
 def test_the_inverse_groups_are_refused_where_nothing_reads_them_and_required_where_read(outcome, hydra_configs):
@@ -377,6 +377,26 @@ def test_the_inverse_groups_are_refused_where_nothing_reads_them_and_required_wh
                                           r"das_hparams=bohb_blur\|"):
         prepare(hydra_configs("experiment=none", "search=random", "search_space=inverse1d_sequential",
                               "benchmark=inverse1d", "objective=inverse1d", "inverse_task=blur"))
+
+
+@pytest.mark.parametrize("layout", ["inverse1d_sequential", "inverse1d_nonsequential"])
+def test_search_loops_on_the_inverse_spaces_build_or_are_refused_in_one_line(hydra_configs, layout: str):
+    """benchmark=inverse1d answers any search that needs no path encoding, cost or generator of another
+    kind; generators of one cell graph run on the sequential space only (the non-sequential one has two
+    cells and no cell views)."""
+    inverse = ["experiment=none", f"search_space={layout}", "benchmark=inverse1d", "objective=inverse1d",
+               "inverse_task=blur", "das_hparams=h1", "budget=5"]
+    for search in ("random", "local", "evolution", "bo", "gp_bo"):
+        prepared(hydra_configs(*inverse, f"search={search}"))
+    with pytest.raises(ConfigError, match="search.encoding=path needs a space with a path encoding"):
+        prepared(hydra_configs(*inverse, "search=bananas"))
+    prepared(hydra_configs(*inverse, "search=bananas", "search.encoding=adjacency"))
+    if layout == "inverse1d_sequential":
+        prepared(hydra_configs(*inverse, "search=ag_net"))
+    else:
+        with pytest.raises(ConfigError, match=r"AG-Net generates one cell at a time .* 2 cells, which the space "
+                                              r"cannot search one by one \(it has no cell views\)"):
+            prepared(hydra_configs(*inverse, "search=ag_net"))
 
 
 def test_the_shared_file_cache_composes_what_hydra_composes(hydra_configs):
