@@ -9,7 +9,8 @@
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
     nasgen report PATH... [--out DIR] [--budgets N...] [--reference NAME...]
                                      tables + curves of runs / sweeps (partial ones too;
-                                     one-shot runs: oneshot.md + the trajectory plot)
+                                     one-shot runs: oneshot.md + the trajectory plot; the 1-D
+                                     inverse-problem study: das_inverse_table.md + the scatter)
     nasgen data {list,import,verify} manage benchmark tables
     nasgen data score-proxies ...    score training-free proxies of a space into the cache
 """

@@ -44,8 +44,12 @@ PROFILE_READ = "${profile."
 BUILT_GROUPS = ("search_space", "benchmark", "objective", "search", "study", "evaluation")  # what prepare builds
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")  # ${node.key}, not resolvers such as ${oc.env:...}
 # Config groups that a component reads through an interpolation of the whole node (study=oneshot's
-# `supernet: ${supernet}`); a choice of one that no component of the run reads is refused.
-INTERPOLATED_GROUPS = ("supernet", "selection")
+# `supernet: ${supernet}`, benchmark=inverse1d's `problem: ${inverse_task}`); a choice of one that no
+# component of the run reads is refused.
+INTERPOLATED_GROUPS = ("supernet", "selection", "inverse_task", "das_hparams")
+# Of those, the groups some of whose readers cannot refuse a missing choice themselves (objective=inverse1d
+# interpolates ${inverse_task.task}): a run that reads one of them with none chosen is refused here.
+REQUIRED_WHEN_READ = ("inverse_task", "das_hparams")
 TOP_LEVEL_RANGES = {"seed": Int(0), "budget": Int(1), "torch_threads": Int(1)}
 
 
@@ -181,16 +185,16 @@ def _reads_profile(settings: dict) -> bool:
     return any(PROFILE_READ in text for text in _read_strings(settings))
 
 
-def _reads_group(settings: dict, group: str) -> bool:
-    """Whether a component built from ``settings`` interpolates the top-level node ``group``
-    (``supernet: ${supernet}``), directly or through a node it interpolates."""
+def _reads_group(settings: dict, group: str, readers: tuple[str, ...] = BUILT_GROUPS) -> bool:
+    """Whether a component built from ``settings`` (of the ``readers`` groups) interpolates the
+    top-level node ``group`` (``supernet: ${supernet}``), directly or through a node it interpolates."""
     return any(key == group or key.startswith(f"{group}.")
-               for text in _read_strings(settings) for key in INTERPOLATION.findall(text))
+               for text in _read_strings(settings, readers) for key in INTERPOLATION.findall(text))
 
 
-def _read_strings(settings: dict) -> Iterator[str]:
-    """Every string of the built groups' nodes and of the nodes they interpolate, transitively."""
-    pending: list = [settings.get(key) for key in BUILT_GROUPS]
+def _read_strings(settings: dict, readers: tuple[str, ...] = BUILT_GROUPS) -> Iterator[str]:
+    """Every string of the ``readers`` groups' nodes and of the nodes they interpolate, transitively."""
+    pending: list = [settings.get(key) for key in readers]
     followed: set[str] = set()
     while pending:
         node = pending.pop()
@@ -208,9 +212,15 @@ def _read_strings(settings: dict) -> Iterator[str]:
 def _check_read_groups(cfg: DictConfig) -> None:
     """A choice of a group that only some component reads through an interpolation (``supernet``
     and ``selection``, read by study=oneshot) is refused where no component of the run reads it:
-    it would change nothing."""
+    it would change nothing. A group of :data:`REQUIRED_WHEN_READ` that a component reads is
+    refused where none is chosen."""
     settings = OmegaConf.to_container(cfg, resolve=False)
     for group in INTERPOLATED_GROUPS:
+        if settings.get(group) is None and group in REQUIRED_WHEN_READ and _reads_group(settings, group):
+            readers = [key for key in BUILT_GROUPS if _reads_group(settings, group, (key,))]
+            options = sorted(option.stem for option in (CONFIGS / group).glob("*.yaml"))
+            raise ConfigError(f"the run's {', '.join(readers)} read(s) {group}, and none is chosen; choose "
+                              f"{group}={'|'.join(options)}")
         if settings.get(group) is None or _reads_group(settings, group):
             continue
         readers = sorted(f"{folder.name}={option.stem}" for folder in CONFIGS.iterdir() if folder.is_dir()

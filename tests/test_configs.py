@@ -30,8 +30,10 @@ from nasgen.search.random_search import RandomSearch
 
 CONFIGS = Path(nasgen.configs.__file__).parent
 GROUPS = ("search_space", "benchmark", "objective", "generator", "predictor", "search", "evaluation", "variant",
-          "study", "profile", "supernet", "selection")
+          "study", "profile", "supernet", "selection", "inverse_task", "das_hparams")
 ONE_SHOT_GROUPS = ("supernet", "selection")  # read by study=oneshot only
+# read by the 1-D inverse-problem components only: benchmark=inverse1d, objective=inverse1d, study=das_inverse
+INVERSE_GROUPS = ("inverse_task", "das_hparams")
 
 
 def options(group: str) -> list[str]:
@@ -262,6 +264,10 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
     one_shot = option_of(experiment, "study", group, option) == "oneshot"
     if not one_shot and any(option_of(experiment, g, group, option) for g in ONE_SHOT_GROUPS):
         return "no component of this run reads it"
+    # inverse_task= and das_hparams= are read by the inverse-problem benchmark (and objective, study) only
+    if option_of(experiment, "benchmark", group, option) != "inverse1d" and \
+            any(option_of(experiment, g, group, option) for g in INVERSE_GROUPS):
+        return "no component of this run reads it"
     if is_study(experiment) and group in ("search", "variant", "evaluation"):
         return "does not search"
     if group == "study" and not is_study(experiment):
@@ -309,7 +315,8 @@ def expected_refusal(experiment: str, group: str, option: str) -> str | None:
 @pytest.mark.parametrize("experiment, group", [
     *[by_experiment(experiment, "search") for experiment in EXPERIMENTS],
     *[by_experiment(experiment, group, marks=(pytest.mark.slow,))
-      for group in ("evaluation", "variant", "profile", *ONE_SHOT_GROUPS) for experiment in EXPERIMENTS]])
+      for group in ("evaluation", "variant", "profile", *ONE_SHOT_GROUPS, *INVERSE_GROUPS)
+      for experiment in EXPERIMENTS]])
 def test_every_experiment_composes_with_every_option(outcome, experiment: str, group: str):
     for option in options(group):
         message, refusal = outcome(experiment, group, option), expected_refusal(experiment, group, option)
@@ -334,6 +341,62 @@ def test_one_shot_groups_are_refused_where_nothing_reads_them(outcome):
     assert "study=oneshot trains a supernet: choose supernet=" in outcome("inn_regression_nb201", "study", "oneshot")
     assert "study.selection_epochs=[20, 40, 60, 80, 100] must be increasing search epochs in 1..3" in \
         outcome("darts_pt_nb201", "profile", "smoke")
+
+
+# The one option of each group that the 1-D inverse-problem study runs with (its space: either layout).
+INVERSE_OPTIONS = {"search_space": ("inverse1d_sequential", "inverse1d_nonsequential"), "benchmark": ("inverse1d",),
+                   "objective": ("inverse1d",), "study": ("das_inverse",)}
+
+
+def test_the_inverse_experiment_composes_with_every_task_and_hyperparameter_set(outcome):
+    """The base experiment, which every other inverse experiment extends (all of them: the slow grid)."""
+    for group in INVERSE_GROUPS:
+        for option in options(group):
+            assert outcome("das_inverse", group, option) is None, (group, option)
+
+
+@pytest.mark.parametrize("group", [pytest.param(group, marks=[pytest.mark.slow] if group in ("benchmark", "objective")
+                                                else []) for group in INVERSE_OPTIONS])
+def test_the_inverse_study_builds_only_on_its_space_benchmark_objective_and_study(outcome, group: str):
+    """The base experiment with every option of the groups it fixes: its own build, any other is
+    refused in one line before anything trains."""
+    for option in options(group):
+        message = outcome("das_inverse", group, option)
+        assert (message is None) == (option in INVERSE_OPTIONS[group]), (group, option, message)
+        assert_one_line(message, ("das_inverse", group, option))
+
+
+def test_the_inverse_groups_are_refused_where_nothing_reads_them_and_required_where_read(outcome, hydra_configs):
+    assert "inverse_task= is set, and no component of this run reads it" in outcome("smoke", "inverse_task", "blur")
+    assert "use it with benchmark=inverse1d, study=das_inverse" in outcome("quickstart", "das_hparams", "h2")
+    with pytest.raises(ConfigError, match=r"the run's benchmark, objective read\(s\) inverse_task, and none is "
+                                          r"chosen; choose inverse_task=blur\|downsample"):
+        prepare(hydra_configs("experiment=none", "search=random", "search_space=inverse1d_sequential",
+                              "benchmark=inverse1d", "objective=inverse1d", "das_hparams=h1"))
+    with pytest.raises(ConfigError, match=r"the run's benchmark read\(s\) das_hparams, and none is chosen; choose "
+                                          r"das_hparams=bohb_blur\|"):
+        prepare(hydra_configs("experiment=none", "search=random", "search_space=inverse1d_sequential",
+                              "benchmark=inverse1d", "objective=inverse1d", "inverse_task=blur"))
+
+
+@pytest.mark.parametrize("layout", ["inverse1d_sequential", "inverse1d_nonsequential"])
+def test_search_loops_on_the_inverse_spaces_build_or_are_refused_in_one_line(hydra_configs, layout: str):
+    """benchmark=inverse1d answers any search that needs no path encoding, cost or generator of another
+    kind; generators of one cell graph run on the sequential space only (the non-sequential one has two
+    cells and no cell views)."""
+    inverse = ["experiment=none", f"search_space={layout}", "benchmark=inverse1d", "objective=inverse1d",
+               "inverse_task=blur", "das_hparams=h1", "budget=5"]
+    for search in ("random", "local", "evolution", "bo", "gp_bo"):
+        prepared(hydra_configs(*inverse, f"search={search}"))
+    with pytest.raises(ConfigError, match="search.encoding=path needs a space with a path encoding"):
+        prepared(hydra_configs(*inverse, "search=bananas"))
+    prepared(hydra_configs(*inverse, "search=bananas", "search.encoding=adjacency"))
+    if layout == "inverse1d_sequential":
+        prepared(hydra_configs(*inverse, "search=ag_net"))
+    else:
+        with pytest.raises(ConfigError, match=r"AG-Net generates one cell at a time .* 2 cells, which the space "
+                                              r"cannot search one by one \(it has no cell views\)"):
+            prepared(hydra_configs(*inverse, "search=ag_net"))
 
 
 def test_the_shared_file_cache_composes_what_hydra_composes(hydra_configs):

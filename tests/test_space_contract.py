@@ -3,8 +3,11 @@ encoding as the graph view's flattening, an isomorphism-invariant key, batch dec
 with one-at-a-time decoding, and sampling, moves and crossover that stay in the space.
 
 A new space joins with one line in ``CASES`` (its own twin maker if its graph view is fixed, as
-NB201's and DARTS' are). Spaces of several cells (``graph.cells > 1``) have a cell axis after the
-batch axis in every graph array."""
+NB201's and DARTS' are; ``twins=None`` for a space in which no two architectures compute the
+same function, whose keys must then tell every two architectures apart). Crossover and path
+encodings are optional capabilities, checked where a space declares them (``Case.optional``
+lists the ones a space must have). Spaces of several cells (``graph.cells > 1``) have a cell axis
+after the batch axis in every graph array."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ import pytest
 
 from nasgen.spaces.base import Arch, CellwiseSpace, CrossoverSpace, PathEncodedSpace, SearchSpace
 from nasgen.spaces.darts import DartsSpace
+from nasgen.spaces.inverse1d import Inverse1DSpace
 from nasgen.spaces.nb101 import NB101Space
 from nasgen.spaces.nb201 import NB201Space
 
@@ -67,15 +71,40 @@ def darts_swapped_pair_twins(space: SearchSpace, rng: np.random.Generator) -> li
 _DARTS_FIXED = DartsSpace().sample(1, np.random.default_rng(9))[0]
 
 
+def inverse1d_dead_state_twins(space: SearchSpace, rng: np.random.Generator) -> list[tuple[Arch, Arch]]:
+    """A non-sequential cell state that is no output and whose outgoing edges are all ``zero``
+    reaches nothing, so the ops of its incoming edges change nothing."""
+    pairs, per = [], len(space.edges)
+    for arch in space.sample(50, rng):
+        cell, state = int(rng.integers(space.cells)), int(rng.integers(1, space.states - 1))
+        dead = list(arch)
+        for k, (source, _) in enumerate(space.edges):
+            if source == state:
+                dead[cell * per + k] = 0
+        twin = list(dead)
+        for k, (_, target) in enumerate(space.edges):
+            if target == state:
+                twin[cell * per + k] = (dead[cell * per + k] + 1 + int(rng.integers(len(space.op_names) - 1))) % len(
+                    space.op_names)
+        pairs.append((tuple(dead), tuple(twin)))
+    return pairs
+
+
+ALL_OPTIONAL = ("crossover", "paths")
+
+
 @dataclass(frozen=True)
 class Case:
     space: SearchSpace
-    twins: Twins = permuted_twins
+    twins: Twins | None = permuted_twins
+    optional: tuple[str, ...] = ALL_OPTIONAL
 
 
 CASES = [Case(NB201Space(), nb201_dead_source_twins), Case(NB101Space()),
          Case(DartsSpace(), darts_swapped_pair_twins),
-         Case(DartsSpace().cell_view("reduce", _DARTS_FIXED), darts_swapped_pair_twins)]
+         Case(DartsSpace().cell_view("reduce", _DARTS_FIXED), darts_swapped_pair_twins),
+         Case(Inverse1DSpace("sequential"), None, ("crossover",)),
+         Case(Inverse1DSpace("nonsequential"), inverse1d_dead_state_twins, ("crossover",))]
 
 
 @pytest.fixture(params=CASES, ids=[case.space.name for case in CASES])
@@ -137,7 +166,10 @@ def test_encode_is_the_flattened_graph(space, archs):
     assert np.array_equal(encoded, space.graph.flatten(*graphs(space, archs)))
 
 
-def test_key_is_invariant_under_isomorphism(case, space):
+def test_key_is_invariant_under_isomorphism(case, space, archs):
+    if case.twins is None:  # no isomorphic pairs: the key is the architecture's identity
+        assert len({space.key(a) for a in archs}) == len(set(archs))
+        return
     pairs = case.twins(space, np.random.default_rng(1))
     assert len(pairs) >= 20
     for arch, twin in pairs:
@@ -201,8 +233,10 @@ def test_mutation_and_neighbours_stay_in_the_space(space, archs):
             assert_in_space(space, neighbour)
 
 
-def test_crossover_children_are_valid_or_none(space, archs):
-    assert isinstance(space, CrossoverSpace)
+def test_crossover_children_are_valid_or_none(case, space, archs):
+    assert isinstance(space, CrossoverSpace) == ("crossover" in case.optional)
+    if "crossover" not in case.optional:
+        return
     rng = np.random.default_rng(5)
     children = [space.crossover(a, b, rng) for a, b in zip(archs[:100], archs[100:200])]
     for child in children:
@@ -213,7 +247,9 @@ def test_crossover_children_are_valid_or_none(space, archs):
 
 
 def test_path_encoding_has_a_fixed_width_and_ignores_isomorphism(case, space, archs):
-    assert isinstance(space, PathEncodedSpace)
+    assert isinstance(space, PathEncodedSpace) == ("paths" in case.optional)
+    if "paths" not in case.optional:
+        return
     paths = space.encode_paths(archs)
     assert paths.dtype == np.float32 and set(np.unique(paths).tolist()) <= {0.0, 1.0}
     assert space.encode_paths(archs[:3]).shape[1] == paths.shape[1]

@@ -164,3 +164,79 @@ ONESHOT_FOOTNOTE = ("Reference rows (`--reference darts_pt`): the papers searche
                     "runs search on their own dataset (digits by default) and look the derived cell up in the same "
                     "table, a transfer measurement. The DARTS-space rows (test error after the DARTS retraining "
                     "protocol, 600 epochs) are of a different protocol and space: reference only.")
+
+
+# -- the 1-D inverse-problem study (issue 22): thesis chapter 6, Tables 6.1-6.4 --------------------------
+# Numbers: the thesis (``shared/papers/lukasik_thesis_2023.txt``, Tables 6.1-6.4) as the implementer's note
+# (``shared/notes/lukasik_ch6_das.md`` section 5) copies them. PSNR in dB of the derived or sampled
+# architecture after training from scratch, on validation samples ("architecture validation PSNR"),
+# max / mean / median over the trials; the thesis trained on GPUs (Table 6.1's time column).
+
+
+@dataclass(frozen=True)
+class InverseReference:
+    """One published cell: max / mean / median architecture validation PSNR over ``trials`` trials, as
+    the thesis prints them (texts: "11.8" stays "11.8")."""
+
+    tables: str                   # "Table 6.1/6.2": Table 6.2's H1 rows repeat Table 6.1's DAS rows
+    trials: str                   # "75"; "100 (6.3) / 75 (6.4)" where two tables print the same numbers
+    psnr: tuple[str, str, str]    # max, mean, median
+    time: str = ""                # Table 6.1's wall-clock per trial on its GPU (m:ss), "" elsewhere
+
+
+_TABLE_6_1 = {  # (ops, method): (blur max/mean/median, downsample max/mean/median, time)
+    ("good", "gradient_only"): (("17.45", "16.36", "16.49"), ("14.35", "13.24", "13.55"), "0:57"),
+    ("good", "nets_only"): (("21.63", "19.45", "20.71"), ("16.92", "13.13", "14.05"), "0:57"),
+    ("good", "das"): (("23.46", "21.56", "21.60"), ("18.03", "16.36", "16.66"), "2:39"),
+    ("good", "random_sampling"): (("24.04", "22.00", "22.16"), ("18.10", "16.74", "16.78"), "0:57"),
+    ("good", "random_search"): (("24.04", "22.85", "22.75"), ("18.10", "17.62", "17.56"), "2:55"),
+    ("all", "das"): (("22.86", "15.64", "18.57"), ("18.01", "15.39", "16.12"), "2:53"),
+    ("all", "random_sampling"): (("20.86", "9.45", "8.10"), ("13.78", "5.08", "4.31"), "0:57"),
+    ("all", "random_search"): (("20.86", "12.39", "12.34"), ("13.78", "9.61", "9.77"), "2:55"),
+}
+_TABLE_6_2 = {  # (task, hparams): (good ops max/mean/median, all ops max/mean/median); H1 = Table 6.1's DAS
+    ("blur", "h2"): (("23.46", "21.43", "21.63"), ("23.10", "16.77", "19.88")),
+    ("blur", "bohb_oneshot_blur"): (("22.83", "20.86", "20.75"), ("22.47", "15.57", "18.04")),
+    ("blur", "bohb_oneshot_ds"): (("22.33", "20.65", "20.96"), ("22.41", "14.43", "14.41")),
+    ("blur", "bohb_blur"): (("23.57", "22.05", "22.38"), ("22.94", "12.76", "8.21")),
+    ("downsample", "h2"): (("18.20", "16.57", "16.78"), ("17.82", "15.93", "16.21")),
+    ("downsample", "bohb_oneshot_blur"): (("18.42", "16.83", "16.95"), ("17.73", "14.36", "14.57")),
+    ("downsample", "bohb_oneshot_ds"): (("17.51", "15.33", "15.84"), ("18.12", "12.36", "13.65")),
+    ("downsample", "bohb_blur"): (("18.26", "14.63", "15.93"), ("17.91", "15.04", "15.44")),
+}
+_TABLE_6_3 = {  # (ops, method): (blur, downsample) max/mean/median, 100 trials
+    ("good", "gradient_only"): (("13.19", "12.41", "12.38"), ("11.30", "8.89", "9.59")),
+    ("good", "nets_only"): (("16.35", "14.83", "15.82"), ("13.63", "13.07", "13.06")),
+    ("good", "das"): (("15.34", "13.08", "12.51"), ("13.22", "10.22", "10.43")),
+    ("good", "random_sampling"): (("16.20", "11.29", "11.88"), ("13.15", "6.26", "5.72")),
+    ("all", "das"): (("16.15", "13.56", "13.73"), ("13.31", "9.47", "8.61")),
+    ("all", "random_sampling"): (("16.05", "9.56", "8.17"), ("13.39", "4.37", "3.21")),
+}
+_TABLE_6_4 = {  # hparams: (good ops, all ops) max/mean/median, blur, 75 trials; H1 = Table 6.3's DAS (100 trials)
+    "h2": (("15.38", "13.17", "12.52"), ("16.28", "14.11", "15.58")),
+    "bohb_oneshot_blur": (("16.38", "13.25", "12.76"), ("16.71", "11.73", "11.8")),
+    "bohb_oneshot_ds": (("14.93", "12.73", "12.44"), ("15.86", "12.37", "11.72")),
+    "bohb_blur": (("16.50", "13.83", "13.06"), ("16.82", "14.07", "14.44")),
+    "bohb_nonseq_oneshot_blur": (("16.50", "8.84", "8.09"), ("16.82", "13.96", "15.5")),
+    "bohb_nonseq_blur": (("16.74", "9.73", "8.11"), ("17.03", "13.45", "15.42")),
+}
+_TASKS = ("blur", "downsample")
+
+# (layout, task, ops, method, hparams) -> the published cell
+DAS_INVERSE_REFERENCES: dict[tuple[str, str, str, str, str], InverseReference] = {
+    **{("sequential", task, ops, method, "h1"): InverseReference(
+        "Table 6.1/6.2" if method == "das" else "Table 6.1", "75", cells[i], time)
+       for (ops, method), (*cells, time) in _TABLE_6_1.items() for i, task in enumerate(_TASKS)},
+    **{("sequential", task, ops, "das", hparams): InverseReference("Table 6.2", "75", cells[i])
+       for (task, hparams), cells in _TABLE_6_2.items() for i, ops in enumerate(("good", "all"))},
+    **{("nonsequential", task, ops, method, "h1"): InverseReference(
+        "Table 6.3/6.4" if method == "das" and task == "blur" else "Table 6.3",
+        "100 (6.3) / 75 (6.4)" if method == "das" and task == "blur" else "100", cells[i])
+       for (ops, method), cells in _TABLE_6_3.items() for i, task in enumerate(_TASKS)},
+    **{("nonsequential", "blur", ops, "das", hparams): InverseReference("Table 6.4", "75", cells[i])
+       for hparams, cells in _TABLE_6_4.items() for i, ops in enumerate(("good", "all"))},
+}
+
+# (layout, task, ops, hparams) -> (random samples needed on average over 10 random-search runs to beat
+# DAS's median architecture PSNR, that median): Sec. 6.4.2, blur with all operations.
+DAS_INVERSE_SAMPLES_TO_BEAT = {("sequential", "blur", "all", "h1"): ("49", "18.57")}

@@ -430,22 +430,29 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
 
     One-shot runs (``study=oneshot``) among ``paths`` get their own table and trajectory plot
     (:func:`~nasgen.reporting.oneshot_report.write_oneshot_report`: ``oneshot.md``, ...), in
-    ``report.md`` too; ``references`` may name rows of either kind.
+    ``report.md`` too; ``references`` may name rows of either kind. Runs of the 1-D inverse-problem
+    study (``study=das_inverse``) get theirs with the thesis' cells beside them
+    (:func:`~nasgen.reporting.das_inverse_report.write_das_inverse_report`: ``das_inverse_table.md``, ...).
 
     Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
-    from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report  # it uses this module's helpers
+    # these modules use this one's helpers
+    from nasgen.reporting.das_inverse_report import find_das_inverse_runs, write_das_inverse_report
+    from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report
 
     out = Path(out)
-    oneshot = find_oneshot_runs(paths)
-    runs = find_runs(paths, required=not oneshot)
+    oneshot, inverse = find_oneshot_runs(paths), find_das_inverse_runs(paths)
+    runs = find_runs(paths, required=not (oneshot or inverse))
     oneshot_markdown = write_oneshot_report(oneshot, out, [r for r in references if r in ONESHOT_REFERENCES]) \
         if oneshot else ""
+    study_markdown = "\n\n".join(m for m in (oneshot_markdown, write_das_inverse_report(inverse, out)
+                                               if inverse else "") if m)
     references = [r for r in references if r in REFERENCES]
     if not runs:
+        counts = ", ".join(f"{n} {kind} runs" for n, kind in ((len(oneshot), "one-shot"),
+                                                               (len(inverse), "1-D inverse-problem")) if n)
         with atomic_write(out / "report.md", "w") as f:
-            f.write(f"# nasgen report\n\n{len(oneshot)} one-shot runs from {', '.join(map(str, paths))}\n\n"
-                    f"{oneshot_markdown}\n")
-        return oneshot_markdown
+            f.write(f"# nasgen report\n\n{counts} from {', '.join(map(str, paths))}\n\n{study_markdown}\n")
+        return study_markdown
     budgets = default_budgets(runs) if budgets is None else budgets
     tables = {"report.csv": table(runs, budgets), "max_over_queried.csv": max_over_queried_table(runs, budgets,
                                                                                                   references)}
@@ -465,8 +472,8 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
         tables["robustness.csv"] = (robust_header, robust_rows)
         markdown += "\n\nRobustness of the best architectures (accuracy in %)\n\n"
         markdown += _markdown(robust_header, robust_rows)
-    if oneshot_markdown:
-        markdown += f"\n\n{oneshot_markdown}"
+    if study_markdown:
+        markdown += f"\n\n{study_markdown}"
     for name, (header, rows) in tables.items():
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *rows])

@@ -5,7 +5,7 @@ import numpy as np
 
 from nasgen.errors import ConfigError, NasgenError
 from nasgen.search.oracle import Oracle
-from nasgen.spaces.base import Arch, SearchSpace
+from nasgen.spaces.base import Arch, CellwiseSpace, SearchSpace
 
 
 def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int,
@@ -31,11 +31,17 @@ def random_unseen(space: SearchSpace, oracle: Oracle, rng: np.random.Generator, 
 
 def require_one_cell(space: SearchSpace, method: str) -> None:
     """Generators build one cell graph: a space of several cells per architecture is searched
-    through its cell views (:mod:`nasgen.search.cell_by_cell`)."""
-    if space.graph.cells != 1:
+    through its cell views (:mod:`nasgen.search.cell_by_cell`), where it has them."""
+    if space.graph.cells == 1:
+        return
+    if isinstance(space, CellwiseSpace):
         raise ConfigError(f"{method} generates one cell at a time and a {space.name} architecture has "
                           f"{space.graph.cells} cells: run it through nasgen.search.cell_by_cell.CellByCellSearch "
                           f"(`nasgen run` does so)")
+    # e.g. the non-sequential inverse-problem space: its cells are no separate types to search one by one
+    raise ConfigError(f"{method} generates one cell at a time and a {space.name} architecture has "
+                      f"{space.graph.cells} cells, which the space cannot search one by one (it has no cell "
+                      f"views): choose a search that does not generate cells (random, local, evolution, bo, gp_bo)")
 
 
 def unseen_from(cells: list[Arch], space: SearchSpace, oracle: Oracle, rng: np.random.Generator, n: int,
