@@ -44,7 +44,7 @@ from scipy.stats import kendalltau, pearsonr, spearmanr  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.references import DAS_INVERSE_REFERENCES, DAS_INVERSE_SAMPLES_TO_BEAT  # noqa: E402
 from nasgen.reporting.report import _markdown, _panel_grid  # noqa: E402
-from nasgen.reporting.results import save_figure  # noqa: E402
+from nasgen.reporting.results import save_figure, write_table_csv  # noqa: E402
 
 STUDY_TARGET = "nasgen.studies.das_inverse.DASInverseStudy"
 TRIALS_FILE = "trials.csv"
@@ -368,13 +368,6 @@ def plot_scatter(runs: Sequence[DASInverseRun], path: Path) -> bool:
     return True
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([header, *rows])
-    with atomic_write(path, "w") as f:
-        f.write(buffer.getvalue())
-
-
 TABLE_NOTE = ("Architecture PSNR (dB): each trial's derived or sampled architecture trained from scratch with the "
               "hyperparameters' weight training, on fresh validation samples (the thesis' \"architecture validation "
               "PSNR\"); max / mean / median over the trials of a cell, the thesis' cell beside it. `test PSNR`: the "
@@ -395,17 +388,17 @@ def write_das_inverse_report(runs: Sequence[DASInverseRun], out: Path) -> str:
     ``das_inverse_samples_to_beat.csv`` and ``das_inverse_scatter.png`` to ``out``; return the markdown."""
     out = Path(out)
     header, rows = das_inverse_table(runs)
-    _write_csv(out / "das_inverse_table.csv", header, rows)
+    write_table_csv(out / "das_inverse_table.csv", header, rows)
     markdown = (f"1-D inverse problems, DAS and baselines (thesis ch. 6): {len(runs)} runs\n\n{TABLE_NOTE}\n\n"
                 f"{_markdown(header, rows)}")
     correlation_header, correlation_rows = correlation_table(runs)
     if correlation_rows:
-        _write_csv(out / "das_inverse_correlation.csv", correlation_header, correlation_rows)
+        write_table_csv(out / "das_inverse_correlation.csv", correlation_header, correlation_rows)
         markdown += ("\n\nOne-shot PSNR vs architecture PSNR over the trials of each DAS / DAS-single cell "
                      f"(`das_inverse_scatter.png`)\n\n{_markdown(correlation_header, correlation_rows)}")
     beat_header, beat_rows = samples_to_beat_table(runs)
     if beat_rows:
-        _write_csv(out / "das_inverse_samples_to_beat.csv", beat_header, beat_rows)
+        write_table_csv(out / "das_inverse_samples_to_beat.csv", beat_header, beat_rows)
         markdown += f"\n\n{SAMPLES_NOTE}\n\n{_markdown(beat_header, beat_rows)}"
     plot_scatter(runs, out / "das_inverse_scatter.png")
     with atomic_write(out / "das_inverse_table.md", "w") as f:

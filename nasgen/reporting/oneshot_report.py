@@ -20,7 +20,6 @@ in the table only once it is complete (its final cell is the one of the last sel
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
@@ -42,7 +41,7 @@ from nasgen.benchmarks.nb201 import DATASETS, metric_name  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
 from nasgen.reporting.references import ONESHOT_FOOTNOTE, ONESHOT_REFERENCES  # noqa: E402
 from nasgen.reporting.report import _markdown  # noqa: E402
-from nasgen.reporting.results import save_figure  # noqa: E402
+from nasgen.reporting.results import save_figure, write_table_csv  # noqa: E402
 from nasgen.spaces import darts_genotype, nb201  # noqa: E402
 
 # Columns of trajectory.csv that are no accuracy of the derived cell.
@@ -249,13 +248,6 @@ def plot_trajectories(runs: Sequence[OneShotRun], path: Path) -> None:
     save_figure(fig, path)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([header, *rows])
-    with atomic_write(path, "w") as f:
-        f.write(buffer.getvalue())
-
-
 TABLE_NOTE = ("Final cell of each rule (the last selection epoch) of complete runs, looked up in the table: mean "
               "± std over seeds and the best seed, per column. The supernets searched on `search_dataset`, so the "
               "table's accuracies measure how the cells transfer. `parameter-free share`: mean share of ops without "
@@ -268,11 +260,11 @@ def write_oneshot_report(runs: Sequence[OneShotRun], out: Path, references: Sequ
     ``oneshot_darts_space_references.csv``) to ``out``; return the markdown."""
     out = Path(out)
     header, rows = oneshot_table(runs, references)
-    _write_csv(out / "oneshot.csv", header, rows)
+    write_table_csv(out / "oneshot.csv", header, rows)
     markdown = f"One-shot NAS: {len(runs)} runs\n\n{TABLE_NOTE}\n\n{_markdown(header, rows)}"
     darts_header, darts_rows = darts_space_table(references)
     if darts_rows:
-        _write_csv(out / "oneshot_darts_space_references.csv", darts_header, darts_rows)
+        write_table_csv(out / "oneshot_darts_space_references.csv", darts_header, darts_rows)
         markdown += ("\n\nPublished DARTS-space results (search on the dataset itself, 600-epoch retraining; "
                      f"reference only)\n\n{_markdown(darts_header, darts_rows)}")
     if references:

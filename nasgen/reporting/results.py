@@ -1,6 +1,8 @@
 """Summaries of one finished (or interrupted) search, written to its run directory."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -64,6 +66,14 @@ def max_over_queried(oracle: Oracle, checkpoints: Sequence[int]) -> dict[str, di
 def write_json(path: Path, payload: dict) -> None:
     with atomic_write(path, "w") as f:
         json.dump(payload, f, indent=2, default=_jsonable)
+
+
+def write_table_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A report table as CSV, written atomically."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *rows])
+    with atomic_write(path, "w") as f:
+        f.write(buffer.getvalue())
 
 
 def _jsonable(value: Any) -> Any:
