@@ -7,6 +7,9 @@
                                      quickstart with seed 3; `experiment=NAME` replaces it and
                                      `experiment=none` leaves the bare config defaults
     nasgen resume RUN_DIR            continue a killed run without repeating paid queries
+    nasgen cluster [hydra overrides] correlation clustering of a signed graph (thesis ch. 8: Benders
+                                     decomposition with Magnanti-Wong rows, or a baseline), own
+                                     config root configs/cluster.yaml: `nasgen cluster --help`
     nasgen report PATH... [--out DIR] [--budgets N...] [--reference NAME...]
                                      tables + curves of runs / sweeps (partial ones too;
                                      one-shot runs: oneshot.md + the trajectory plot; the 1-D
@@ -49,6 +52,23 @@ def _hydra_run(cfg: DictConfig) -> float | None:
         raise SystemExit(INTERRUPTED) from None
     best = results.get("best") or {}
     return best.get(results["protocol"]["report_metric"])  # for Hydra sweepers
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="cluster")
+def _hydra_cluster(cfg: DictConfig) -> float:
+    from nasgen.clustering.run import run
+
+    try:
+        return run(cfg, Path(HydraConfig.get().runtime.output_dir))["objective"]  # for Hydra sweepers
+    except NasgenError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+
+
+def _cluster(args: list[str]) -> int:
+    sys.argv = ["nasgen cluster", *args]
+    _hydra_cluster()
+    return 0
 
 
 def _run(args: list[str]) -> int:
@@ -133,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(rest)
         if command == "resume":
             return _resume(rest)
+        if command == "cluster":
+            return _cluster(rest)
         if command == "report":
             return _report(rest)
         if command == "data":

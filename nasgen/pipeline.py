@@ -15,13 +15,11 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from nasgen.benchmarks.base import Benchmark, PartialBenchmark, ProtocolSettings, SurrogateBenchmark
-from nasgen.errors import ConfigError, DataError, NasgenError
+from nasgen.build import build
+from nasgen.errors import ConfigError, DataError
 from nasgen.evaluation.base import CheckedSuite, EvaluationSuite
 from nasgen.objective import Objective
 from nasgen.predictors.features import FeatureSearch, check_features
@@ -51,32 +49,6 @@ INTERPOLATED_GROUPS = ("supernet", "selection", "inverse_task", "das_hparams")
 # interpolates ${inverse_task.task}): a run that reads one of them with none chosen is refused here.
 REQUIRED_WHEN_READ = ("inverse_task", "das_hparams")
 TOP_LEVEL_RANGES = {"seed": Int(0), "budget": Int(1), "torch_threads": Int(1)}
-
-
-def build(node: DictConfig, what: str, kind: type | None = None, **kwargs):
-    """``hydra.utils.instantiate`` that surfaces nasgen's own errors instead of Hydra's wrapper,
-    and refuses a config node that does not build a ``kind`` (a protocol) with one line."""
-    if not isinstance(node, DictConfig) or "_target_" not in node:
-        keys = ", ".join(map(str, node)) if isinstance(node, DictConfig) else repr(node)
-        raise ConfigError(f"{what} ({keys}) has no _target_: settings for a component that the chosen config "
-                          f"group option does not have; choose an option that has {what} or drop these settings")
-    try:
-        built = instantiate(node, **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, NasgenError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        reason = exc.__cause__ if exc.__cause__ is not None else exc
-        raise ConfigError(f"invalid {what} config: {' '.join(str(reason).split())}") from None
-    except OmegaConfBaseException as exc:  # e.g. objective=train's ${benchmark.epochs} with a table benchmark
-        problem = str(exc).splitlines()[0]  # then OmegaConf's "full_key: ..." and "object_type=..." lines
-        raise ConfigError(f"cannot resolve {what}: {problem}; does the {what} option fit the other groups' "
-                          "options?") from None
-    if kind is not None and not isinstance(built, kind):
-        raise ConfigError(f"{what} builds a {type(built).__name__} ({node._target_}), not a {kind.__name__}")
-    return built
 
 
 class Components(NamedTuple):
