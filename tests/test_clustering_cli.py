@@ -258,6 +258,24 @@ def test_nasgen_cluster_end_to_end_agrees_with_brute_force(tmp_path: Path):
     assert np.array_equal(read_text(run / "instance.txt").weights, instance.weights)
 
 
+def test_sweep_then_nasgen_report_tables_every_run_with_its_solver_settings(tmp_path: Path):
+    instance = random_instance(np.random.default_rng(3), 8, 0.6, name="tiny")
+    write_text(instance, tmp_path / "tiny.txt")
+    result = nasgen("cluster", "-m", "clustering/instance=file", "clustering.instance.path=tiny.txt",
+                    "clustering.solver.tau=0,0.5", "hydra.sweep.dir=sweep", cache=tmp_path / "cache", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = nasgen("report", "sweep", "--out", "report", cache=tmp_path / "cache", cwd=tmp_path)
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    with open(tmp_path / "report" / "clustering.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    optimum = brute_force_optimum(instance)
+    assert [(r["run"], r["solver"], r["status"]) for r in rows] == [("0", "bdcc tau=0", "optimal"),
+                                                                    ("1", "bdcc tau=0.5", "optimal")]
+    assert all(float(r["objective"]) == pytest.approx(optimum, abs=1e-6) for r in rows)
+    assert (tmp_path / "report" / "clustering_gap_vs_time.png").is_file()
+    assert "correlation-clustering" in (tmp_path / "report" / "report.md").read_text()
+
+
 def test_grid_run_draws_the_segmentation_and_solvers_agree(tmp_path: Path):
     summaries = {}
     for solver in ("bdcc", "cycle_cutting_plane"):

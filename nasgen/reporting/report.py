@@ -433,23 +433,28 @@ def write_report(paths: Sequence["str | Path"], out: "str | Path", budgets: Sequ
     ``report.md`` too; ``references`` may name rows of either kind. Runs of the 1-D inverse-problem
     study (``study=das_inverse``) get theirs with the thesis' cells beside them
     (:func:`~nasgen.reporting.das_inverse_report.write_das_inverse_report`: ``das_inverse_table.md``, ...).
+    ``nasgen cluster`` runs get a table of their bounds and a gap-vs-time plot
+    (:func:`~nasgen.reporting.clustering_report.write_cluster_report`: ``clustering.md``, ...).
 
     Failed design: fixed default budgets (96, 192, 300) left the table of a 32-query run empty."""
     # these modules use this one's helpers
+    from nasgen.reporting.clustering_report import find_cluster_runs, write_cluster_report
     from nasgen.reporting.das_inverse_report import find_das_inverse_runs, write_das_inverse_report
     from nasgen.reporting.oneshot_report import find_oneshot_runs, write_oneshot_report
 
     out = Path(out)
-    oneshot, inverse = find_oneshot_runs(paths), find_das_inverse_runs(paths)
-    runs = find_runs(paths, required=not (oneshot or inverse))
+    oneshot, inverse, clustering = find_oneshot_runs(paths), find_das_inverse_runs(paths), find_cluster_runs(paths)
+    runs = find_runs(paths, required=not (oneshot or inverse or clustering))
     oneshot_markdown = write_oneshot_report(oneshot, out, [r for r in references if r in ONESHOT_REFERENCES]) \
         if oneshot else ""
-    study_markdown = "\n\n".join(m for m in (oneshot_markdown, write_das_inverse_report(inverse, out)
-                                               if inverse else "") if m)
+    study_markdown = "\n\n".join(m for m in (oneshot_markdown,
+                                               write_das_inverse_report(inverse, out) if inverse else "",
+                                               write_cluster_report(clustering, out) if clustering else "") if m)
     references = [r for r in references if r in REFERENCES]
     if not runs:
         counts = ", ".join(f"{n} {kind} runs" for n, kind in ((len(oneshot), "one-shot"),
-                                                               (len(inverse), "1-D inverse-problem")) if n)
+                                                               (len(inverse), "1-D inverse-problem"),
+                                                               (len(clustering), "correlation-clustering")) if n)
         with atomic_write(out / "report.md", "w") as f:
             f.write(f"# nasgen report\n\n{counts} from {', '.join(map(str, paths))}\n\n{study_markdown}\n")
         return study_markdown
