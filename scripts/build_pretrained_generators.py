@@ -23,6 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 import nasgen.configs
+from nasgen.build import build
 from nasgen.generators.pretrain import (
     PretrainConfig,
     generator_stem,
@@ -32,7 +33,6 @@ from nasgen.generators.pretrain import (
     store,
     train_now,
 )
-from nasgen.pipeline import build
 from nasgen.spaces.base import one_cell_space
 
 SPACES = ("nb201", "nb101", "darts")  # options of configs/search_space

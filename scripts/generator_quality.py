@@ -25,10 +25,10 @@ import torch
 from omegaconf import OmegaConf
 
 import nasgen.configs
+from nasgen.build import build
 from nasgen.errors import NasgenError
 from nasgen.evaluation.generator_quality import PAPER, generator_quality
 from nasgen.generators.pretrain import PretrainConfig
-from nasgen.pipeline import build
 from nasgen.reporting.results import write_json
 from nasgen.spaces.base import one_cell_space
 

@@ -51,7 +51,7 @@ def composed_benchmark(overrides: list[str]) -> ProxyBenchmark:
     """The benchmark a run with these overrides builds: an ``experiment=`` brings its own benchmark
     (``benchmark=`` still overrides it); without one, ``experiment=none`` and ``benchmark=proxy``
     unless the overrides choose another benchmark."""
-    from nasgen.pipeline import build  # the run's builder; imported here to keep `nasgen data` light
+    from nasgen.build import build  # the run's builder; imported here to keep `nasgen data` light
 
     def chosen(group: str) -> bool:
         return any(o.lstrip("+~").startswith(f"{group}=") for o in overrides)

@@ -35,9 +35,9 @@ from omegaconf import OmegaConf  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
 
 from nasgen.benchmarks.base import Benchmark, TabularBenchmark  # noqa: E402
+from nasgen.build import build  # noqa: E402
 from nasgen.errors import ConfigError, choose  # noqa: E402
 from nasgen.paths import atomic_write  # noqa: E402
-from nasgen.pipeline import build  # noqa: E402
 from nasgen.predictors.base import Predictor  # noqa: E402
 from nasgen.predictors.features import check_features, with_features  # noqa: E402
 from nasgen.predictors.mlp import MLPPredictor  # noqa: E402
