@@ -24,7 +24,7 @@ from nasgen.reporting.report import _markdown
 from nasgen.reporting.results import write_table_csv
 
 TRACE_FILE, SUMMARY_FILE = "bounds_trace.csv", "summary.json"
-SOLVER_OVERRIDES = ("clustering/solver=", "clustering.solver.", "seed=", "time_limit_s=")
+SOLVER_OVERRIDES = ("clustering.solver.", "seed=", "time_limit_s=")  # the option itself is the label's solver
 COLOURS = ("red", "blue", "green", "orange", "purple", "brown", "black", "grey")
 HEADER = ("run", "instance", "nodes", "edges", "solver", "status", "objective", "lower_bound", "gap",
           "seconds", "parallel_seconds", "clusters", "rand_index", "variation_of_information")
@@ -47,8 +47,7 @@ def read_trace(path: Path) -> list[dict]:
 def _label(run_dir: Path, solver: str) -> str:
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = OmegaConf.to_container(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-    settings = [o.removeprefix("clustering.solver.") for o in overrides if o.startswith(SOLVER_OVERRIDES)
-                and not o.startswith("clustering/solver=")]
+    settings = [o.removeprefix("clustering.solver.") for o in overrides if o.startswith(SOLVER_OVERRIDES)]
     return " ".join([solver, *settings])
 
 
