@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,19 @@ def test_the_report_of_the_smoke_sweep_tabulates_every_cell_with_the_thesis_besi
     with open(tmp_path / "das_inverse_samples_to_beat.csv", newline="") as f:
         beat = list(csv.DictReader(f))
     assert len(beat) == 1 and beat[0]["random pool"] == "6"  # 2 sampled + 2 x 2 candidates
+
+
+def test_the_retrain_seeds_script_reproduces_a_trial_with_its_own_seed(smoke_sweep: Path):
+    """scripts/das_inverse_retrain_seeds.py measures on the trial's own validation samples: with the
+    trial's seed it is the study's training, so the recorded PSNR comes back."""
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "das_inverse_retrain_seeds.py"))
+    records = read_trials(smoke_sweep / "1" / "trials.csv")  # random sampling
+    (result,) = script["retrain"](smoke_sweep / "1", [1], [records[1]["seed"], 7])
+    assert result["arch"] == records[1]["arch"] and result["recorded"] == records[1]["valid_psnr"]
+    assert result["retrained"][records[1]["seed"]] == pytest.approx(records[1]["valid_psnr"], abs=1e-6)
+    assert math.isfinite(result["retrained"][7]) and result["retrained"][7] != records[1]["valid_psnr"]
+    with pytest.raises(SystemExit, match="has no trial \\[5\\]"):
+        script["retrain"](smoke_sweep / "1", [5], [1])
 
 
 @pytest.mark.parametrize("overrides, message", [
