@@ -9,12 +9,11 @@ recorded architecture PSNR, the PSNR of each extra seed and their range.
         --trials 0 --seeds 1 2
 
 Used for docs/results.md, Table 6.3: in the non-sequential space the same architecture's PSNR
-moved by up to 20 dB between training seeds.
+moved by up to 21 dB between training seeds.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import torch
@@ -22,28 +21,30 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nasgen.benchmarks.inverse1d import evaluate_psnr, evaluation_data, train_network
-from nasgen.reporting.das_inverse_report import TRIALS_FILE
+from nasgen.reporting.das_inverse_report import TRIALS_FILE, load_das_inverse_run
 
 
 def retrain(run: Path, trials: list[int], seeds: list[int]) -> list[dict]:
     """Per trial: its seed, architecture, recorded architecture PSNR and the PSNR of each extra
     training seed, all on the trial's validation samples."""
+    study_run = load_das_inverse_run(run)
+    if study_run is None:
+        raise SystemExit(f"{run} is not a run of study=das_inverse (it needs .hydra/config.yaml and {TRIALS_FILE})")
     config = OmegaConf.load(run / ".hydra" / "config.yaml")
     space, problem = instantiate(config.search_space), instantiate(config.inverse_task)
     training = instantiate(config.das_hparams).weight_training()
-    with open(run / TRIALS_FILE) as handle:
-        records = {int(row["trial"]): row for row in csv.DictReader(handle)}
+    records = {record["trial"]: record for record in study_run.trials}
     missing = sorted(set(trials) - set(records))
     if missing:
         raise SystemExit(f"{run / TRIALS_FILE} has no trial {missing}; it has {sorted(records)}")
     results = []
     for t in trials:
-        trial_seed, arch = int(records[t]["seed"]), space.from_str(records[t]["arch"])
+        trial_seed, arch = records[t]["seed"], space.from_str(records[t]["arch"])
         data = evaluation_data(problem, trial_seed, "valid", training.valid_samples)
         psnrs = [evaluate_psnr(train_network(space, arch, problem, training, seed)[0], problem, data, trial_seed)
                  for seed in seeds]
         results.append({"trial": t, "seed": trial_seed, "arch": records[t]["arch"],
-                         "recorded": float(records[t]["valid_psnr"]), "retrained": dict(zip(seeds, psnrs))})
+                         "recorded": records[t]["valid_psnr"], "retrained": dict(zip(seeds, psnrs))})
     return results
 
 
